@@ -1,0 +1,1 @@
+"""One module per transport: each moves bytes between a request and a session."""

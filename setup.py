@@ -1,0 +1,34 @@
+"""geventio: a Socket.IO server for Python on gevent."""
+from setuptools import find_packages, setup
+
+with open("README.rst", encoding="utf-8") as fh:
+    long_description = fh.read()
+
+setup(
+    name="geventio",
+    version="0.1.0",
+    description="A Socket.IO server on gevent: socket.io 0.6 and today's clients from one router",
+    long_description=long_description,
+    long_description_content_type="text/x-rst",
+    packages=find_packages(include=["geventio", "geventio.*"]),
+    python_requires=">=3.9",
+    install_requires=[
+        "gevent>=22.10",
+        "gevent-websocket>=0.10.1",
+        "simplejson>=3.17",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=7",
+            "pytest-timeout>=2",
+            "Flask>=2.2",
+            "Django>=4.2",
+        ],
+    },
+    entry_points={"console_scripts": ["geventio-serve = geventio.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Framework :: gevent",
+        "Topic :: Internet :: WWW/HTTP :: WSGI :: Server",
+    ],
+)
