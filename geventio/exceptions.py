@@ -1,0 +1,33 @@
+"""The exceptions geventio raises to users."""
+from __future__ import annotations
+
+from typing import Any
+
+
+class GeventioError(Exception):
+    """Base class of geventio's own exceptions."""
+
+
+class ConnectionRefused(GeventioError):
+    """Raise from ``on_open`` to refuse a connection.
+
+    Modern clients receive CONNECT_ERROR ``{"message": message[, "data": data]}``; a 0.6
+    client's session simply ends.
+    """
+
+    def __init__(self, message: str = "Connection refused", data: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.data = data
+
+
+class TimeoutError(GeventioError):  # noqa: A001 - the public name is fixed by the API
+    """``call()`` got no acknowledgement in time."""
+
+
+class ConnectionClosed(GeventioError):
+    """The connection closed while an operation was waiting on it."""
+
+
+class NotSupported(GeventioError):
+    """The client's protocol generation cannot do this (e.g. acks for a 0.6 client)."""

@@ -1,0 +1,90 @@
+"""A read-only view of the WSGI request that opened a connection."""
+from __future__ import annotations
+
+from http.cookies import SimpleCookie
+from typing import Dict, Mapping
+from urllib.parse import parse_qs
+
+
+class Headers(Mapping[str, str]):
+    """Case-insensitive, read-only request headers taken from a WSGI environ."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        items: Dict[str, str] = {}
+        for key, value in environ.items():
+            if key.startswith("HTTP_"):
+                items[key[5:].replace("_", "-").lower()] = value
+            elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
+                items[key.replace("_", "-").lower()] = value
+        self._items = items
+
+    def __getitem__(self, name: str) -> str:
+        return self._items[name.lower()]
+
+    def __iter__(self):
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._items
+
+    def __repr__(self) -> str:
+        return "Headers(%r)" % self._items
+
+
+class Request:
+    """What a handler may know about the request that opened its connection.
+
+    ``environ`` is a shallow copy taken when the connection opened (the server's own
+    per-request objects are dropped so nothing holds the socket); ``headers``, ``cookies``
+    and ``args`` are parsed lazily.
+    """
+
+    __slots__ = ("environ", "_headers", "_cookies", "_args")
+
+    _DROP = ("wsgi.input", "wsgi.errors", "wsgi.file_wrapper", "wsgi.websocket")
+
+    def __init__(self, environ: Mapping[str, object]) -> None:
+        self.environ = {k: v for k, v in environ.items() if k not in self._DROP}
+        self._headers = None
+        self._cookies = None
+        self._args = None
+
+    @property
+    def headers(self) -> Headers:
+        if self._headers is None:
+            self._headers = Headers(self.environ)
+        return self._headers
+
+    @property
+    def cookies(self) -> Dict[str, str]:
+        if self._cookies is None:
+            jar = SimpleCookie()
+            try:
+                jar.load(self.environ.get("HTTP_COOKIE", ""))
+            except Exception:  # a malformed Cookie header is the client's problem
+                pass
+            self._cookies = {k: m.value for k, m in jar.items()}
+        return self._cookies
+
+    @property
+    def args(self) -> Dict[str, str]:
+        """Query arguments; the first value of each name."""
+        if self._args is None:
+            parsed = parse_qs(self.environ.get("QUERY_STRING", ""), keep_blank_values=True)
+            self._args = {k: v[0] for k, v in parsed.items()}
+        return self._args
+
+    @property
+    def remote_addr(self) -> str:
+        return str(self.environ.get("REMOTE_ADDR", ""))
+
+    @property
+    def path(self) -> str:
+        return str(self.environ.get("PATH_INFO", ""))
+
+    def __repr__(self) -> str:
+        return "<Request %s %s from %s>" % (
+            self.environ.get("REQUEST_METHOD"), self.path, self.remote_addr)

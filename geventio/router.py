@@ -1,0 +1,220 @@
+"""get_router(...) -> Router: a WSGI app serving one handler class at one resource.
+
+The router owns its settings, its sessions, its rooms and the expiry sweeper; it reads
+the URL, recognises the protocol generation and the transport, and hands the request to
+that transport's module.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Type, Union
+
+import gevent
+
+from . import cors
+from .connection import SocketConnection
+from .legacy import LegacySession
+from .request import Request
+from .rooms import Rooms
+from .session import Session
+from .settings import Settings
+from .transports import htmlfile, jsonp_polling, websocket, xhr_multipart, xhr_polling
+from .transports.http import Exchange, HTTPError
+
+log = logging.getLogger(__name__)
+
+#: socket.io 0.6 transport name -> the module that serves it
+LEGACY_TRANSPORTS: Dict[str, Any] = {
+    "websocket": websocket,
+    "flashsocket": websocket,
+    "xhr-polling": xhr_polling,
+    "jsonp-polling": jsonp_polling,
+    "xhr-multipart": xhr_multipart,
+    "htmlfile": htmlfile,
+}
+
+Target = Union[None, str, Iterable[str]]
+
+
+class Route:
+    """What ``Router.route()`` gives to :class:`geventio.Application`."""
+
+    def __init__(self, router: "Router") -> None:
+        self.router = router
+
+    def matches(self, path: str) -> bool:
+        return self.router._path_re.match(path) is not None
+
+    def __repr__(self) -> str:
+        return "<Route /%s -> %s>" % (self.router.resource, self.router.handler.__name__)
+
+
+class Router:
+    """Serves ``handler`` (a SocketConnection subclass) at ``/<resource>``."""
+
+    def __init__(self, handler: Type[SocketConnection], settings: Optional[Mapping[str, Any]] = None,
+                 resource: str = "socket.io", extra_re: Optional[str] = None,
+                 extra_sep: Optional[str] = None,
+                 namespaces: Optional[Mapping[str, Type[SocketConnection]]] = None) -> None:
+        if not (isinstance(handler, type) and issubclass(handler, SocketConnection)):
+            raise TypeError("the handler must be a SocketConnection subclass")
+        self.handler = handler
+        self.settings = Settings.from_mapping(settings)
+        self.resource = resource.strip("/")
+        if not self.resource:
+            raise ValueError("resource must not be empty")
+        self.extra_re = extra_re
+        self.extra_sep = extra_sep
+        self.namespaces: Dict[str, Type[SocketConnection]] = {"/": handler}
+        for name, cls in (namespaces or {}).items():
+            if not name.startswith("/"):
+                raise ValueError("namespace names start with '/': %r" % name)
+            self.namespaces[name] = cls
+        pattern = "^/" + re.escape(self.resource)
+        if extra_re:
+            pattern += re.escape(extra_sep or "") + "(?P<extra>%s)" % extra_re
+        pattern += "(?P<rest>/.*)?$"
+        self._path_re = re.compile(pattern, re.DOTALL)
+
+        self._sessions: Dict[str, Session] = {}
+        self._detached: Dict[str, float] = {}
+        self._rooms = Rooms()
+        self._sweeper: Optional[gevent.Greenlet] = None
+
+    def __repr__(self) -> str:
+        return "<Router /%s %s, %d sessions>" % (self.resource, self.handler.__name__,
+                                                 len(self._sessions))
+
+    def route(self) -> Route:
+        """The route to give to :class:`geventio.Application`."""
+        return Route(self)
+
+    # -- WSGI entry ---------------------------------------------------------------------
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        match = self._path_re.match(environ.get("PATH_INFO", ""))
+        if match is None:
+            start_response("404 Not Found", [("Content-Type", "text/plain; charset=UTF-8")])
+            return [b"not a socket.io resource"]
+        rest = (match.group("rest") or "/")[1:]
+        parts = rest.split("/")
+        ex = Exchange(self, environ, start_response, transport=parts[0],
+                      sid=parts[1] if len(parts) > 1 else "", tail=parts[2:],
+                      extra=match.groupdict().get("extra"))
+        try:
+            return self._dispatch(ex)
+        except HTTPError as exc:
+            return ex.error(exc.status, exc.message, exc.headers)
+
+    def _dispatch(self, ex: Exchange) -> Iterable[bytes]:
+        environ = ex.environ
+        origins = self.settings.cors_allowed_origins
+        origin = environ.get("HTTP_ORIGIN")
+        if not cors.origin_allowed(origin, environ, origins):
+            log.warning("refused a request from origin %r (cors_allowed_origins)", origin)
+            raise HTTPError("403 Forbidden", "origin not allowed")
+        if ex.method == "OPTIONS":
+            ex.start_response("200 OK", [("Content-Length", "0")]
+                              + cors.preflight_headers(environ, origins))
+            return [b""]
+        module = LEGACY_TRANSPORTS.get(ex.transport)
+        if module is None:
+            if ex.transport == "" and "EIO=" in environ.get("QUERY_STRING", ""):
+                raise HTTPError("400 Bad Request", "Engine.IO clients are not served yet")
+            raise HTTPError("404 Not Found", "unknown transport %r" % ex.transport[:40])
+        if ex.transport not in self.settings.enabled_protocols:
+            raise HTTPError("403 Forbidden", "transport %s is disabled" % ex.transport)
+        if ex.method not in ("GET", "POST"):
+            raise HTTPError("405 Method Not Allowed", "use GET or POST",
+                            [("Allow", "GET, POST, OPTIONS")])
+        return module.handle(ex)
+
+    # -- sessions -----------------------------------------------------------------------
+
+    def _new_legacy_session(self, ex: Exchange) -> LegacySession:
+        if len(self._sessions) >= self.settings.max_sessions:
+            log.warning("refused a new session: max_sessions (%d) reached",
+                        self.settings.max_sessions)
+            raise HTTPError("503 Service Unavailable", "too many sessions")
+        session = LegacySession(self, Request(ex.environ), ex.transport, self.handler)
+        self._sessions[session.id] = session
+        self._ensure_sweeper()
+        return session
+
+    def _forget(self, session: Session) -> None:
+        if self._sessions.get(session.id) is session:
+            del self._sessions[session.id]
+        self._detached.pop(session.id, None)
+
+    def _ensure_sweeper(self) -> None:
+        if self._sweeper is None or self._sweeper.dead:
+            self._sweeper = gevent.spawn(self._sweep)
+
+    def _sweep(self) -> None:
+        """Close sessions no transport request has served for ``session_expiry``."""
+        while self._sessions:
+            gevent.sleep(self.settings.session_check_interval)
+            deadline = time.monotonic() - self.settings.session_expiry
+            for sid, since in list(self._detached.items()):
+                if since <= deadline:
+                    session = self._sessions.get(sid)
+                    self._detached.pop(sid, None)
+                    if session is not None:
+                        log.info("session %s expired (no request for %.1f s)", sid,
+                                 self.settings.session_expiry)
+                        session.close("expired")
+        self._sweeper = None
+
+    @property
+    def session_count(self) -> int:
+        return len(self._sessions)
+
+    def close(self) -> None:
+        """Close every session (their on_close handlers run) and stop the sweeper."""
+        for session in list(self._sessions.values()):
+            session.close("server shutdown")
+        if self._sweeper is not None:
+            self._sweeper.kill(block=False)
+            self._sweeper = None
+
+    # -- sending from outside a connection ----------------------------------------------
+
+    def connections(self, room: Optional[str] = None, namespace: str = "/") -> List[SocketConnection]:
+        """The live connections in this process (in ``room`` when given)."""
+        return self._rooms.select(namespace, room)
+
+    def send(self, message: Any, to: Target = None, skip: Any = None, namespace: str = "/") -> int:
+        """Send a message to every connection of ``namespace`` (or in the rooms ``to``),
+        except ``skip``. The message is encoded once per protocol generation. Returns how
+        many connections it was queued for."""
+        targets = self._rooms.select(namespace, to, skip)
+        return _fan_out(targets, lambda cls: cls.encode_message(message))
+
+    def emit(self, event: str, *args: Any, to: Target = None, skip: Any = None,
+             namespace: str = "/") -> int:
+        """Emit an event like :meth:`send` sends a message."""
+        targets = self._rooms.select(namespace, to, skip)
+        return _fan_out(targets, lambda cls: cls.encode_event(event, args))
+
+
+def _fan_out(targets: List[SocketConnection], encode: Callable[[type], List[Any]]) -> int:
+    encoded: Dict[type, List[Any]] = {}
+    for conn in targets:
+        cls = type(conn.session)
+        items = encoded.get(cls)
+        if items is None:
+            items = encoded[cls] = encode(cls)
+        conn.session.push(items)
+    return len(targets)
+
+
+def get_router(handler: Type[SocketConnection], settings: Optional[Mapping[str, Any]] = None,
+               resource: str = "socket.io", extra_re: Optional[str] = None,
+               extra_sep: Optional[str] = None,
+               namespaces: Optional[Mapping[str, Type[SocketConnection]]] = None) -> Router:
+    """Build the router serving ``handler`` (see :class:`Router`; settings in
+    :class:`geventio.settings.Settings`)."""
+    return Router(handler, settings=settings, resource=resource, extra_re=extra_re,
+                  extra_sep=extra_sep, namespaces=namespaces)

@@ -1,0 +1,120 @@
+"""SocketServer: a gevent WSGIServer for an Application, plus the Flash policy server."""
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any, Optional, Tuple
+
+from gevent.pywsgi import LoggingLogAdapter, WSGIHandler, WSGIServer
+
+from . import policy as flash_policy
+from .app import Application
+
+log = logging.getLogger(__name__)
+access_log = logging.getLogger("geventio.access")
+
+
+class Handler(WSGIHandler):
+    """pywsgi's handler, plus: TCP_NODELAY on every client socket, the Flash policy
+    answered inline on the HTTP port, and no keep-alive after a WebSocket upgrade."""
+
+    def handle(self) -> None:
+        try:
+            self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except (OSError, AttributeError):
+            pass  # not TCP (unix socket) or already closed
+        policy = getattr(self.server, "flash_policy", None)
+        if policy is not None:
+            try:
+                if flash_policy.answer_inline_policy(self.socket, policy):
+                    return
+            except OSError:
+                return
+        super().handle()
+
+    def handle_one_response(self) -> None:
+        super().handle_one_response()
+        if self.code == 101:
+            self.close_connection = True
+
+
+class SocketServer:
+    """Serves ``application`` on ``socket_io_address:socket_io_port`` (its settings).
+
+    Starts the Flash policy server on ``flash_policy_port`` when a router enables
+    flashsocket (a port below 1024 needs root; if it cannot bind, the policy is still
+    answered inline on the HTTP port). Serves forever unless ``auto_start=False``; then
+    call :meth:`start` / :meth:`serve_forever` / :meth:`stop` yourself.
+    """
+
+    def __init__(self, application: Application, auto_start: bool = True,
+                 host: Optional[str] = None, port: Optional[int] = None,
+                 flash_policy_port: Any = "default", **ssl_args: Any) -> None:
+        self.application = application
+        settings = getattr(application, "settings", {})
+        address = host if host is not None else settings.get("socket_io_address", "")
+        port = port if port is not None else settings.get("socket_io_port", 8001)
+        if flash_policy_port == "default":
+            flash_policy_port = settings.get("flash_policy_port", 843)
+        policy_file = settings.get("flash_policy_file")
+        routers = getattr(application, "routers", [])
+        wants_flash = any("flashsocket" in r.settings.enabled_protocols for r in routers)
+        self.policy: Optional[bytes] = None
+        if wants_flash:
+            self.policy = (flash_policy.load_policy(policy_file) if policy_file
+                           else flash_policy.default_policy())
+        self.http = WSGIServer((address, port), application, handler_class=Handler,
+                               log=LoggingLogAdapter(access_log, logging.DEBUG),
+                               error_log=LoggingLogAdapter(log, logging.ERROR),
+                               **ssl_args)
+        self.http.flash_policy = self.policy
+        self.policy_server: Optional[flash_policy.FlashPolicyServer] = None
+        if self.policy is not None and flash_policy_port is not None:
+            self.policy_server = flash_policy.FlashPolicyServer(
+                (address, flash_policy_port), self.policy)
+        if auto_start:
+            self.serve_forever()
+
+    @property
+    def address(self) -> Tuple[str, int]:
+        """The (host, port) the HTTP server listens on (after start)."""
+        return self.http.address
+
+    @property
+    def policy_address(self) -> Optional[Tuple[str, int]]:
+        if self.policy_server is None or not self.policy_server.started:
+            return None
+        return self.policy_server.address
+
+    def start(self) -> None:
+        """Start listening without blocking."""
+        self.http.start()
+        if self.policy_server is not None:
+            try:
+                self.policy_server.start()
+            except OSError as exc:
+                log.warning("Flash policy server not started on port %s (%s); the policy "
+                            "is still answered on the HTTP port",
+                            self.policy_server.server_port, exc)
+                self.policy_server = None
+        host, port = self.http.address[:2]
+        log.info("geventio serving on http://%s:%d/", host or "0.0.0.0", port)
+
+    def serve_forever(self) -> None:
+        """Start (if needed) and block until :meth:`stop`."""
+        if not self.http.started:
+            self.start()
+        try:
+            self.http.serve_forever()
+        finally:
+            self.stop()
+
+    def stop(self, timeout: Optional[float] = 5.0) -> None:
+        """Stop accepting, close every session (on_close runs), stop the servers."""
+        if self.policy_server is not None:
+            self.policy_server.stop()
+        close = getattr(self.application, "close", None)
+        if close is not None:
+            close()
+        if self.http.started or not self.http.closed:
+            self.http.stop(timeout=timeout)

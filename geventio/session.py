@@ -1,0 +1,215 @@
+"""The session core: one client's queues, greenlets and lifecycle, whatever its transport.
+
+A session owns:
+
+* an **outbox**: encoded frames waiting for the client, drained whole by whichever transport
+  request is attached (a long-poll, a stream, a WebSocket writer), in order. It is bounded;
+  a client too slow to keep up is closed with a log line saying which bound it hit.
+* an **inbox** and one **worker greenlet** that runs the user's handlers one at a time, in
+  arrival order. Handlers may block without stalling the transport or other clients. The
+  worker is spawned on the first job and lives as long as the session.
+* the greenlets it spawns (heartbeats and the like): tracked, all killed when it closes.
+
+Closing happens exactly once. Frames already queued stay readable so a transport can flush
+them; the handlers' ``on_close`` runs in the worker after every job queued before it.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any, Callable, Deque, List, Optional, Set, Union
+
+import gevent
+from gevent.event import Event
+from gevent.queue import Full, Queue
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .request import Request
+    from .router import Router
+
+log = logging.getLogger(__name__)
+
+Item = Union[str, bytes]
+
+_WAKE = object()
+
+
+def new_session_id() -> str:
+    """120 random bits from the OS CSPRNG, URL-safe (20 characters)."""
+    return secrets.token_urlsafe(15)
+
+
+class Session:
+    """Transport-agnostic state of one client connection."""
+
+    #: 'socket.io-0.6', 'engine.io-3' or 'engine.io-4' (set by subclasses).
+    protocol = ""
+
+    def __init__(self, router: "Router", request: "Request", transport: str) -> None:
+        self.id = new_session_id()
+        self.router = router
+        self.settings = router.settings
+        self.request = request
+        #: the transport currently carrying the session ('xhr-polling', 'websocket', ...).
+        self.transport = transport
+        self.created = time.monotonic()
+        self.closed = False
+        self.close_reason: Optional[str] = None
+
+        self._outbox: Deque[Item] = deque()
+        self._outbox_bytes = 0
+        self._out_ready = Event()
+        self._inbox: Optional[Queue] = None
+        self._worker: Optional[gevent.Greenlet] = None
+        self._greenlets: Set[gevent.Greenlet] = set()
+        self._closing = False
+
+    def __repr__(self) -> str:
+        return "<%s %s %s%s>" % (type(self).__name__, self.id, self.transport,
+                                 " closed" if self.closed else "")
+
+    # -- outbound ----------------------------------------------------------------------
+
+    def push(self, items: List[Item]) -> bool:
+        """Queue encoded frames for the client. False (and nothing queued) once closed.
+
+        Exceeding ``max_queued_messages`` or ``max_queued_bytes`` closes the session: the
+        client is not reading fast enough and buffering more would only grow memory.
+        """
+        if self.closed or not items:
+            return not self.closed
+        size = 0
+        for item in items:
+            size += len(item)
+        if (len(self._outbox) + len(items) > self.settings.max_queued_messages
+                or self._outbox_bytes + size > self.settings.max_queued_bytes):
+            log.warning("session %s closed: outbound queue bound hit (%d messages, %d bytes "
+                        "queued; limits %d / %d); the client is not reading",
+                        self.id, len(self._outbox), self._outbox_bytes,
+                        self.settings.max_queued_messages, self.settings.max_queued_bytes)
+            self.close("outbound queue full")
+            return False
+        self._outbox.extend(items)
+        self._outbox_bytes += size
+        self._out_ready.set()
+        return True
+
+    def push_front(self, items: List[Item]) -> None:
+        """Put frames a transport took but could not deliver back at the head, in order."""
+        if items:
+            self._outbox.extendleft(reversed(items))
+            self._outbox_bytes += sum(len(i) for i in items)
+            self._out_ready.set()
+
+    def take(self, timeout: Optional[float] = None) -> Optional[List[Item]]:
+        """Everything queued, waiting up to ``timeout`` for something to arrive.
+
+        Returns a possibly empty list; ``None`` once the session is closed and drained.
+        """
+        if not self._outbox:
+            if self.closed:
+                return None
+            self._out_ready.clear()
+            self._out_ready.wait(timeout)
+        if not self._outbox:
+            return None if self.closed else []
+        items = list(self._outbox)
+        self._outbox.clear()
+        self._outbox_bytes = 0
+        return items
+
+    @property
+    def pending(self) -> int:
+        """How many frames wait in the outbox."""
+        return len(self._outbox)
+
+    # -- inbound: the worker -----------------------------------------------------------
+
+    def run(self, fn: Callable[..., Any], *args: Any) -> bool:
+        """Run ``fn(*args)`` in this session's worker, after every job queued before it.
+
+        Blocks the caller while ``max_pending_messages`` jobs are already waiting (so a
+        client sending faster than its handler runs is slowed down, not buffered without
+        bound). Returns False if the session closed first.
+        """
+        if self._closing:
+            return False
+        if self._inbox is None:
+            self._inbox = Queue(self.settings.max_pending_messages)
+        if self._worker is None:
+            self._worker = gevent.spawn(self._work)
+        job = (fn, args)
+        while not self._closing:
+            try:
+                self._inbox.put(job, timeout=1.0)
+                return True
+            except Full:
+                continue
+        return False
+
+    def _work(self) -> None:
+        inbox = self._inbox
+        assert inbox is not None
+        while not (self._closing and inbox.empty()):
+            job = inbox.get()
+            if job is _WAKE:
+                continue
+            fn, args = job
+            try:
+                fn(*args)
+            except Exception:
+                log.exception("session %s: handler %s raised", self.id,
+                              getattr(fn, "__qualname__", fn))
+        try:
+            self.on_closed()
+        except Exception:
+            log.exception("session %s: on_close raised", self.id)
+
+    def spawn(self, fn: Callable[..., Any], *args: Any) -> gevent.Greenlet:
+        """Start a helper greenlet that is killed when the session closes."""
+        g = gevent.spawn(fn, *args)
+        self._greenlets.add(g)
+        g.link(self._greenlets.discard)
+        return g
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def close(self, reason: str = "server close") -> None:
+        """End the session (idempotent). Queued frames stay readable for a final flush."""
+        if self.closed:
+            return
+        self.closed = True
+        self._closing = True
+        self.close_reason = reason
+        log.debug("session %s closing: %s", self.id, reason)
+        self.router._forget(self)
+        self._out_ready.set()
+        current = gevent.getcurrent()
+        for g in list(self._greenlets):
+            if g is not current:
+                g.kill(block=False)
+        self._greenlets.clear()
+        if self._worker is None:
+            self._inbox = self._inbox or Queue(1)
+            self._worker = gevent.spawn(self._work)
+        if self._inbox is not None:
+            try:
+                self._inbox.put_nowait(_WAKE)
+            except Full:
+                pass  # the worker is busy and will see _closing when it drains
+
+    def on_closed(self) -> None:
+        """Called once in the worker after the last job: subclasses fire on_close here."""
+
+    # -- polling bookkeeping -----------------------------------------------------------
+
+    def attach(self) -> None:
+        """A transport request is now serving this session: it cannot expire."""
+        self.router._detached.pop(self.id, None)
+
+    def detach(self) -> None:
+        """The serving request ended: expiry starts counting now."""
+        if not self.closed:
+            self.router._detached[self.id] = time.monotonic()

@@ -1,0 +1,87 @@
+"""Router settings: one dataclass, every default documented in one place."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, List, Mapping, Optional, Sequence, Union
+
+LEGACY_TRANSPORTS = ("websocket", "flashsocket", "xhr-multipart", "xhr-polling",
+                     "jsonp-polling", "htmlfile")
+
+OriginsSetting = Union[None, str, Sequence[str], Callable[[str], bool]]
+
+
+@dataclass
+class Settings:
+    """Everything a router can be told. Times are seconds (floats are honoured exactly).
+
+    The first five are the seed's (TornadIO's) names and defaults; the rest cover today's
+    clients, security bounds and resource limits.
+    """
+
+    #: socket.io 0.6 transports the router answers; a request for another one gets 403.
+    enabled_protocols: List[str] = field(default_factory=lambda: list(LEGACY_TRANSPORTS))
+    #: how often expired sessions are looked for.
+    session_check_interval: float = 15.0
+    #: a polling session with no GET attached for this long is closed.
+    session_expiry: float = 30.0
+    #: heartbeat period on streaming transports (websocket, flashsocket, xhr-multipart,
+    #: htmlfile). Keep it under the 0.6 client's 15 s transport timeout.
+    heartbeat_interval: float = 12.0
+    #: how long an xhr-polling/jsonp-polling GET is held open when there is nothing to send.
+    #: Keep it under the 0.6 client's 25 s request timeout.
+    xhr_polling_timeout: float = 20.0
+
+    #: Engine.IO transports offered to modern clients.
+    transports: List[str] = field(default_factory=lambda: ["polling", "websocket"])
+    #: Engine.IO v4 server ping period / pong deadline (v3: expected client ping period).
+    ping_interval: float = 25.0
+    ping_timeout: float = 20.0
+    #: largest HTTP body or WebSocket message accepted, in bytes (all generations).
+    max_http_buffer_size: int = 1_000_000
+    #: a modern client must CONNECT to a namespace within this time after the handshake.
+    connect_timeout: float = 45.0
+    #: allowed cross-origin pages: None (same origin only), '*', a list, or a callable
+    #: taking the Origin header and returning a bool. Governs every protocol generation.
+    cors_allowed_origins: OriginsSetting = None
+    #: also serve Engine.IO v3 (socket.io-client 1.x/2.x).
+    allow_eio3: bool = True
+
+    #: a session whose outbound queue grows past either bound is closed (slow client).
+    max_queued_messages: int = 10_000
+    max_queued_bytes: int = 16 * 1024 * 1024
+    #: inbound messages waiting for the handler before reading pauses (backpressure).
+    max_pending_messages: int = 1_000
+    #: unanswered heartbeats after which a streaming 0.6 session is considered dead.
+    max_missed_heartbeats: int = 2
+    #: most sessions one router holds; further handshakes get 503.
+    max_sessions: int = 100_000
+
+    @classmethod
+    def from_mapping(cls, values: Optional[Mapping[str, Any]]) -> "Settings":
+        """Build settings from get_router's dict, rejecting unknown names."""
+        values = dict(values or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise TypeError("unknown geventio setting(s): %s" % ", ".join(unknown))
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Raise ValueError for settings that cannot work."""
+        bad = [p for p in self.enabled_protocols if p not in LEGACY_TRANSPORTS]
+        if bad:
+            raise ValueError("unknown socket.io 0.6 transport(s) in enabled_protocols: %s"
+                             % ", ".join(bad))
+        bad = [t for t in self.transports if t not in ("polling", "websocket")]
+        if bad:
+            raise ValueError("unknown Engine.IO transport(s): %s" % ", ".join(bad))
+        for name in ("session_check_interval", "session_expiry", "heartbeat_interval",
+                     "xhr_polling_timeout", "ping_interval", "ping_timeout", "connect_timeout"):
+            if getattr(self, name) <= 0:
+                raise ValueError("%s must be positive" % name)
+        for name in ("max_http_buffer_size", "max_queued_messages", "max_queued_bytes",
+                     "max_pending_messages", "max_missed_heartbeats", "max_sessions"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError("%s must be at least 1" % name)

@@ -1,0 +1,114 @@
+"""HTTP plumbing shared by the transports: one request's context, bodies, responses.
+
+Everything here is WSGI by the book: native-str headers, no hop-by-hop headers, bodies as
+bytes, streaming by returning an iterable.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple
+from urllib.parse import parse_qs
+
+from .. import cors
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..router import Router
+
+log = logging.getLogger(__name__)
+
+Header = Tuple[str, str]
+
+NO_CACHE: List[Header] = [("Cache-Control", "no-store, no-cache, must-revalidate")]
+
+
+class HTTPError(Exception):
+    """Answer the request with ``status`` and a short plain-text ``message``."""
+
+    def __init__(self, status: str, message: str, headers: Sequence[Header] = ()) -> None:
+        super().__init__("%s: %s" % (status, message))
+        self.status = status
+        self.message = message
+        self.headers = list(headers)
+
+
+@dataclass
+class Exchange:
+    """One HTTP request as a transport sees it."""
+
+    router: "Router"
+    environ: dict
+    start_response: Callable
+    transport: str
+    sid: str = ""
+    tail: List[str] = field(default_factory=list)
+    extra: Optional[str] = None
+
+    @property
+    def method(self) -> str:
+        return self.environ.get("REQUEST_METHOD", "GET")
+
+    def cors(self) -> List[Header]:
+        return cors.cors_headers(self.environ, self.router.settings.cors_allowed_origins)
+
+    def respond(self, status: str, body: bytes, content_type: str,
+                headers: Sequence[Header] = ()) -> List[bytes]:
+        """A complete response with Content-Length."""
+        all_headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+        all_headers.extend(NO_CACHE)
+        all_headers.extend(self.cors())
+        all_headers.extend(headers)
+        self.start_response(status, all_headers)
+        return [body]
+
+    def error(self, status: str, message: str, headers: Sequence[Header] = ()) -> List[bytes]:
+        """A plain-text error response, logged."""
+        log.info("%s %s -> %s (%s)", self.method, self.environ.get("PATH_INFO"), status, message)
+        return self.respond(status, message.encode("utf-8"), "text/plain; charset=UTF-8", headers)
+
+    def read_body(self) -> bytes:
+        """The request body, refused with 413 past ``max_http_buffer_size``."""
+        limit = self.router.settings.max_http_buffer_size
+        length_header = self.environ.get("CONTENT_LENGTH") or ""
+        stream = self.environ["wsgi.input"]
+        if length_header:
+            try:
+                length = int(length_header)
+            except ValueError:
+                raise HTTPError("400 Bad Request", "bad Content-Length") from None
+            if length < 0:
+                raise HTTPError("400 Bad Request", "bad Content-Length")
+            if length > limit:
+                raise HTTPError("413 Payload Too Large",
+                                "body of %d bytes exceeds the %d byte limit" % (length, limit))
+            return stream.read(length)
+        # chunked (or unknown length): read at most one byte more than allowed
+        body = stream.read(limit + 1)
+        if len(body) > limit:
+            raise HTTPError("413 Payload Too Large", "body exceeds the %d byte limit" % limit)
+        return body
+
+
+def form_field(body: bytes, content_type: str, name: str = "data") -> str:
+    """The value of form field ``name`` in an urlencoded body, as text.
+
+    IE's XDomainRequest cannot set Content-Type, so a body without one that starts with
+    ``name=`` is read the same way.
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise HTTPError("400 Bad Request", "request body is not UTF-8") from None
+    ctype = content_type.split(";", 1)[0].strip().lower()
+    if ctype and ctype not in ("application/x-www-form-urlencoded", "text/plain"):
+        raise HTTPError("415 Unsupported Media Type", "expected a form-encoded body")
+    try:
+        fields = parse_qs(text, keep_blank_values=True, strict_parsing=False,
+                          max_num_fields=64, errors="strict")
+    except (ValueError, UnicodeDecodeError):
+        raise HTTPError("400 Bad Request", "malformed form body") from None
+    values = fields.get(name)
+    if not values:
+        raise HTTPError("400 Bad Request", "form field %r missing" % name)
+    return values[0]
+
