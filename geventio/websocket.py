@@ -1,0 +1,554 @@
+"""WebSocket over WSGI on gevent's pywsgi: the upgrade handshake and a blocking WebSocket.
+
+:func:`upgrade` turns a WSGI request into a :class:`WebSocket` speaking RFC 6455
+(``Sec-WebSocket-Version`` 13, 8 or 7) or hixie-76 (``Sec-WebSocket-Key1/2``, the Flash
+SWF of the socket.io 0.6 client and Safari <= 5). The calling WSGI application must keep its
+greenlet inside the request until :meth:`WebSocket.receive` has returned None, then return
+an empty iterable::
+
+    def app(environ, start_response):
+        try:
+            ws = upgrade(environ, start_response)
+        except HandshakeError as exc:
+            start_response(exc.status, [("Content-Type", "text/plain")] + exc.headers)
+            return [str(exc).encode()]
+        while (message := ws.receive()) is not None:
+            ws.send(message)
+        return []
+
+How the connection ends: once the WebSocket is finished it closes ``environ['wsgi.input']``
+(so pywsgi does not try to read another HTTP request from the same connection) and shuts
+the TCP connection down; pywsgi closes the socket when the application returns.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import socket
+from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from urllib.parse import quote
+
+import gevent
+from gevent.lock import Semaphore
+
+from geventio.protocol.websocket import (
+    CLOSE_INVALID_DATA, CLOSE_NORMAL, CLOSE_TOO_BIG, HIXIE76_CLOSE,
+    OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT, FrameError,
+    HandshakeError, Hixie76Decoder, encode_close_payload, encode_frame, frame_header_length,
+    header_tokens, hixie76_answer, hixie76_frame, parse_close_payload, parse_frame_header,
+    rfc6455_accept, apply_mask, utf8_incremental_decoder, validate_rfc6455_request,
+)
+
+__all__ = ["upgrade", "WebSocket", "RFC6455WebSocket", "Hixie76WebSocket", "HandshakeError",
+           "WebSocketClosed", "environ_headers"]
+
+log = logging.getLogger(__name__)
+
+Message = Union[str, bytes]
+WriteCallable = Callable[[bytes], Any]
+
+_READ_CHUNK = 65536
+
+
+class WebSocketClosed(ConnectionError):
+    """The WebSocket is closed (or its connection broke): nothing more can be sent."""
+
+
+def environ_headers(environ: Mapping[str, Any]) -> dict:
+    """The request headers of a WSGI environ as ``{'sec-websocket-key': value, ...}``."""
+    headers = {}
+    for name, value in environ.items():
+        if name.startswith("HTTP_"):
+            headers[name[5:].replace("_", "-").lower()] = value
+    for name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if name in environ:
+            headers[name.replace("_", "-").lower()] = environ[name]
+    return headers
+
+
+def upgrade(environ: dict, start_response: Callable, *, max_message_size: int = 1_000_000,
+            extra_headers: Iterable[Tuple[str, str]] = (), handshake_timeout: float = 10.0,
+            close_timeout: float = 5.0) -> "WebSocket":
+    """Answer a WebSocket opening handshake and return the connected :class:`WebSocket`.
+
+    hixie-76 is chosen when both ``Sec-WebSocket-Key1`` and ``Key2`` are present (its 8-byte
+    key3 is read from ``wsgi.input``, waiting at most ``handshake_timeout`` seconds),
+    RFC 6455 otherwise. An unacceptable request raises :class:`HandshakeError` before anything
+    is written, so the caller can still answer ``exc.status`` with ``exc.headers``.
+    ``extra_headers`` are added to the 101 response. Messages longer than
+    ``max_message_size`` bytes close the connection (1009). ``close_timeout`` bounds how long
+    :meth:`WebSocket.close` waits for the peer's closing handshake.
+    Raises :class:`WebSocketClosed` if the connection breaks while the 101 is being written.
+    """
+    if environ.get("REQUEST_METHOD") != "GET":
+        raise HandshakeError("a WebSocket upgrade must be a GET, not %s"
+                             % environ.get("REQUEST_METHOD"))
+    protocol = environ.get("SERVER_PROTOCOL", "HTTP/1.1")
+    if protocol != "HTTP/1.1":
+        raise HandshakeError("a WebSocket upgrade needs HTTP/1.1, not %s" % protocol)
+    headers = environ_headers(environ)
+    if "websocket" not in header_tokens(headers.get("upgrade")):
+        raise HandshakeError("no 'Upgrade: websocket' header (got %r)" % (headers.get("upgrade"),))
+    if "upgrade" not in header_tokens(headers.get("connection")):
+        raise HandshakeError("no 'Connection: Upgrade' header (got %r)"
+                             % (headers.get("connection"),))
+    stream = environ.get("wsgi.input")
+    if stream is None or environ.get("wsgi.input_terminated"):
+        # pywsgi hands over the raw connection only when it sees the upgrade request itself
+        # ('Upgrade: websocket' or 'Connection: upgrade' exactly); otherwise wsgi.input is a
+        # body reader that stops at the (absent) Content-Length.
+        raise HandshakeError("the server did not hand over the raw connection for this upgrade")
+    extra = [(str(name), str(value)) for name, value in extra_headers]
+
+    if "sec-websocket-key1" in headers and "sec-websocket-key2" in headers:
+        return _upgrade_hixie76(environ, start_response, headers, stream, extra,
+                                max_message_size, handshake_timeout, close_timeout)
+
+    key = validate_rfc6455_request(headers)
+    version = headers["sec-websocket-version"].strip()
+    response_headers = [
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Accept", rfc6455_accept(key)),
+    ] + extra
+    write = start_response("101 Switching Protocols", response_headers)
+    ws = RFC6455WebSocket(stream, write, version=version, max_message_size=max_message_size,
+                          close_timeout=close_timeout)
+    ws._send_handshake(b"")
+    log.debug("WebSocket %s connection open on %s", version, environ.get("PATH_INFO"))
+    return ws
+
+
+def _request_uri(environ: Mapping[str, Any]) -> str:
+    uri = environ.get("REQUEST_URI") or environ.get("RAW_URI")
+    if uri:
+        return uri
+    path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+    uri = quote(path.encode("latin-1"), safe="/:@!$&'()*+,;=-._~") or "/"
+    if environ.get("QUERY_STRING"):
+        uri += "?" + environ["QUERY_STRING"]
+    return uri
+
+
+def _upgrade_hixie76(environ: dict, start_response: Callable, headers: dict, stream: Any,
+                     extra: List[Tuple[str, str]], max_message_size: int,
+                     handshake_timeout: float, close_timeout: float) -> "Hixie76WebSocket":
+    host = headers.get("host")
+    if not host:
+        raise HandshakeError("a hixie-76 handshake needs a Host header")
+    try:
+        with gevent.Timeout(handshake_timeout, HandshakeError(
+                "timed out after %ss waiting for the 8-byte hixie-76 key3" % handshake_timeout)):
+            key3 = stream.read(8)
+    except OSError as exc:
+        raise HandshakeError("connection failed while reading the hixie-76 key3: %s" % exc) \
+            from None
+    answer = hixie76_answer(headers["sec-websocket-key1"], headers["sec-websocket-key2"], key3)
+    scheme = "wss" if environ.get("wsgi.url_scheme") == "https" else "ws"
+    response_headers = [
+        ("Upgrade", "WebSocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Origin", headers.get("origin") or "null"),
+        ("Sec-WebSocket-Location", "%s://%s%s" % (scheme, host, _request_uri(environ))),
+    ]
+    if headers.get("sec-websocket-protocol"):
+        response_headers.append(("Sec-WebSocket-Protocol", headers["sec-websocket-protocol"]))
+    write = start_response("101 WebSocket Protocol Handshake", response_headers + extra)
+    ws = Hixie76WebSocket(stream, write, max_message_size=max_message_size,
+                          close_timeout=close_timeout)
+    ws._send_handshake(answer)
+    log.debug("WebSocket hixie-76 connection open on %s", environ.get("PATH_INFO"))
+    return ws
+
+
+class WebSocket:
+    """A connected WebSocket: blocking :meth:`receive`, :meth:`send`, :meth:`close`.
+
+    ``stream`` is the connection's buffered reader (``environ['wsgi.input']`` after the
+    upgrade) and ``write`` the WSGI write callable returned by ``start_response``. One
+    greenlet at a time may call :meth:`receive`; any number may send (writes are serialized).
+    """
+
+    #: 'hixie-76', or the RFC 6455 ``Sec-WebSocket-Version`` ('13', '8', '7').
+    version: str = ""
+
+    def __init__(self, stream: Any, write: WriteCallable, *, max_message_size: int = 1_000_000,
+                 close_timeout: float = 5.0) -> None:
+        #: True once nothing more can be sent: after close(), the peer's close, or an error.
+        self.closed = False
+        #: The peer's close code (RFC 6455) and reason, when it sent one.
+        self.close_code: Optional[int] = None
+        self.close_reason = ""
+        self.max_message_size = max_message_size
+        self.close_timeout = close_timeout
+        self._stream = stream
+        self._write = write
+        self._write_lock = Semaphore()
+        self._write_failed = False
+        self._close_sent = False
+        self._reading = False
+        self._finished = False  # nothing more will be read
+        self._stream_released = False
+        self._close_timer: Optional[gevent.Greenlet] = None
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def receive(self) -> Optional[Message]:
+        """Block until the next whole message (str for text, bytes for binary).
+
+        Returns None once the connection is over: the peer closed it, it broke, or the peer
+        broke the protocol (the right close frame has then been sent). An exception raised
+        into a blocked receive (a ``gevent.Timeout``, ``GreenletExit``) also ends the
+        connection, since the stream may be left mid-frame.
+        """
+        if self._finished:
+            return None
+        if self._reading:
+            raise RuntimeError("receive() is already running in another greenlet")
+        self._reading = True
+        try:
+            return self._receive()
+        except BaseException:
+            self._terminate()
+            raise
+        finally:
+            self._reading = False
+            if self._finished:
+                self._release_stream()
+
+    def send(self, message: Message) -> None:
+        """Send one message: str as a text frame, bytes as a binary frame.
+
+        Raises :class:`WebSocketClosed` when the WebSocket is closed or the connection broke.
+        """
+        if self.closed:
+            raise WebSocketClosed("the WebSocket is closed")
+        self._send_raw(self._encode(message), message=True)
+
+    def send_many(self, messages: Sequence[Message]) -> None:
+        """Send several messages with one socket write."""
+        if self.closed:
+            raise WebSocketClosed("the WebSocket is closed")
+        data = b"".join(self._encode(message) for message in messages)
+        if data:
+            self._send_raw(data, message=True)
+
+    def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
+        """Start the closing handshake (idempotent, never raises).
+
+        Sends the close frame if the connection still works. If a greenlet is blocked in
+        :meth:`receive`, it returns None when the peer answers, or after ``close_timeout``
+        seconds; otherwise the connection is shut down at once.
+        """
+        if self.closed:
+            return
+        self.closed = True
+        sent = False
+        if not self._close_sent and not self._write_failed:
+            self._close_sent = True
+            try:
+                self._send_raw(self._close_frame(code, reason), timeout=self.close_timeout)
+                sent = True
+            except Exception as exc:  # the connection is gone or stuck; closing must not fail
+                log.debug("WebSocket close frame not sent: %s", exc)
+        if self._finished:
+            return
+        if sent and self._reading:
+            self._close_timer = gevent.spawn_later(self.close_timeout, self._close_timed_out)
+        else:
+            self._terminate()
+
+    # -- for subclasses -----------------------------------------------------------------------
+
+    def _receive(self) -> Optional[Message]:
+        raise NotImplementedError
+
+    def _encode(self, message: Message) -> bytes:
+        raise NotImplementedError
+
+    def _close_frame(self, code: int, reason: str) -> bytes:
+        raise NotImplementedError
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _send_handshake(self, data: bytes) -> None:
+        try:
+            self._write(data)
+        except Exception as exc:
+            self._write_failed = True
+            self._terminate()
+            raise WebSocketClosed("the connection broke during the handshake: %s" % exc) \
+                from exc
+
+    def _send_raw(self, data: bytes, timeout: Optional[float] = None,
+                  message: bool = False) -> None:
+        if not self._write_lock.acquire(timeout=timeout):
+            raise WebSocketClosed("another write has been blocked for %ss" % timeout)
+        try:
+            if self._write_failed:
+                raise WebSocketClosed("the WebSocket connection is broken")
+            if message and self.closed:  # close() won the race for the lock
+                raise WebSocketClosed("the WebSocket is closed")
+            try:
+                self._write(data)
+                return
+            except Exception as exc:
+                self._write_failed = True
+                error = exc
+        finally:
+            self._write_lock.release()
+        log.debug("WebSocket write failed: %s", error)
+        self._terminate()
+        raise WebSocketClosed("the WebSocket connection broke: %s" % error) from error
+
+    def _send_close_once(self, code: Optional[int], reason: str = "") -> None:
+        """Send our close frame unless one was sent already (used by the reader)."""
+        if self._close_sent:
+            return
+        self._close_sent = True
+        self.closed = True
+        try:
+            self._send_raw(self._close_frame(code, reason), timeout=self.close_timeout)
+        except WebSocketClosed:
+            pass
+
+    def _fail(self, exc: FrameError) -> None:
+        """Fail the connection: close frame with the error's code, then shut down."""
+        log.info("WebSocket %s protocol error, closing with %d: %s",
+                 self.version, exc.close_code, exc)
+        self._send_close_once(exc.close_code, _short_reason(str(exc)))
+        self._terminate()
+
+    def _close_timed_out(self) -> None:
+        self._close_timer = None
+        if not self._finished:
+            log.debug("WebSocket peer did not answer the close within %ss", self.close_timeout)
+            self._terminate()
+
+    def _terminate(self) -> None:
+        """The end: no more reads or writes; shut the TCP connection down."""
+        self.closed = True
+        if self._finished:
+            return
+        self._finished = True
+        timer, self._close_timer = self._close_timer, None
+        if timer is not None and timer is not gevent.getcurrent():
+            timer.kill(block=False)
+        self._shutdown_socket()
+        if not self._reading:
+            self._release_stream()
+
+    def _shutdown_socket(self) -> None:
+        # Wakes a greenlet blocked in receive() and sends FIN. The stream's fd is duplicated
+        # only for the shutdown() call (the handler's own socket object is not reachable
+        # through WSGI); shutdown acts on the connection shared by both descriptors.
+        if self._stream_released:
+            return
+        try:
+            fd = self._stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            return
+        if fd is None or fd < 0:
+            return
+        try:
+            sock = socket.socket(fileno=os.dup(fd))
+        except OSError:
+            return
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        finally:
+            sock.close()
+
+    def _release_stream(self) -> None:
+        # Closing wsgi.input tells pywsgi not to parse the connection as a new HTTP request.
+        if self._stream_released:
+            return
+        self._stream_released = True
+        try:
+            self._stream.close()
+        except Exception as exc:  # pragma: no cover - defensive
+            log.debug("closing the WebSocket stream failed: %s", exc)
+
+    def _read_exact(self, n: int) -> Optional[bytes]:
+        """``n`` bytes, or None at end of stream."""
+        if n == 0:
+            return b""
+        data = self._stream.read(n)
+        if not data or len(data) < n:
+            return None
+        return data
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return "<%s version=%s %s>" % (type(self).__name__, self.version, state)
+
+
+def _short_reason(text: str) -> str:
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+class RFC6455WebSocket(WebSocket):
+    """RFC 6455 framing (versions 13, 8 and 7): masked client frames, pings, fragmentation."""
+
+    def __init__(self, stream: Any, write: WriteCallable, *, version: str = "13",
+                 max_message_size: int = 1_000_000, close_timeout: float = 5.0) -> None:
+        super().__init__(stream, write, max_message_size=max_message_size,
+                         close_timeout=close_timeout)
+        self.version = version
+
+    def _encode(self, message: Message) -> bytes:
+        if isinstance(message, str):
+            return encode_frame(OP_TEXT, message.encode("utf-8"))
+        if isinstance(message, (bytes, bytearray, memoryview)):
+            return encode_frame(OP_BINARY, bytes(message))
+        raise TypeError("a WebSocket message is str or bytes, not %s" % type(message).__name__)
+
+    def _close_frame(self, code: Optional[int], reason: str) -> bytes:
+        return encode_frame(OP_CLOSE, encode_close_payload(code, reason))
+
+    def _receive(self) -> Optional[Message]:
+        try:
+            return self._receive_message()
+        except FrameError as exc:
+            self._fail(exc)
+        except OSError as exc:
+            log.debug("WebSocket connection broke while reading: %s", exc)
+            self._terminate()
+        return None
+
+    def _read_header(self):
+        start = self._read_exact(2)
+        if start is None:
+            return None
+        rest = self._read_exact(frame_header_length(start) - 2)
+        if rest is None:
+            return None
+        return parse_frame_header(start + rest)
+
+    def _receive_message(self) -> Optional[Message]:
+        opcode = None  # of the message being assembled
+        parts: list = []
+        size = 0
+        decoder = None
+        while True:
+            header = self._read_header()
+            if header is None:
+                log.debug("WebSocket peer closed the connection without a close frame")
+                self._terminate()
+                return None
+            if header.mask is None:
+                raise FrameError("byte 1 of the frame header: the mask bit is 0, but client "
+                                 "frames must be masked")
+            if not header.is_control:
+                if header.opcode == OP_CONTINUATION and opcode is None:
+                    raise FrameError("byte 0 of the frame header: continuation frame with no "
+                                     "message to continue")
+                if header.opcode != OP_CONTINUATION and opcode is not None:
+                    raise FrameError("byte 0 of the frame header: new data frame (opcode 0x%x) "
+                                     "inside an unfinished fragmented message" % header.opcode)
+                # Refuse before reading (or allocating for) the payload.
+                if size + header.length > self.max_message_size:
+                    raise FrameError("message of at least %d bytes exceeds max_message_size %d"
+                                     % (size + header.length, self.max_message_size),
+                                     close_code=CLOSE_TOO_BIG)
+            payload = self._read_exact(header.length)
+            if payload is None:
+                log.debug("WebSocket connection ended inside a frame payload")
+                self._terminate()
+                return None
+            payload = apply_mask(payload, header.mask)
+
+            if header.opcode == OP_CLOSE:
+                self._peer_closed(payload)
+                return None
+            if header.opcode == OP_PING:
+                try:
+                    self._send_raw(encode_frame(OP_PONG, payload), message=True)
+                except WebSocketClosed:
+                    if self._write_failed:
+                        raise
+                    # closing: no pong after our close frame; keep reading for the peer's close
+                continue
+            if header.opcode == OP_PONG:
+                continue
+
+            if opcode is None:
+                opcode = header.opcode
+                decoder = utf8_incremental_decoder() if opcode == OP_TEXT else None
+            size += len(payload)
+            if decoder is not None:
+                try:
+                    parts.append(decoder.decode(payload, header.fin))
+                except UnicodeDecodeError as exc:
+                    raise FrameError("invalid UTF-8 in a text message near byte %d of the "
+                                     "message (%s)" % (size - len(payload) + max(exc.start, 0),
+                                                       exc.reason),
+                                     close_code=CLOSE_INVALID_DATA) from None
+            else:
+                parts.append(payload)
+            if not header.fin:
+                continue
+            message = "".join(parts) if opcode == OP_TEXT else b"".join(parts)
+            if self._close_sent:  # closing: data is read and dropped until the peer's close
+                opcode, parts, size, decoder = None, [], 0, None
+                continue
+            return message
+
+    def _peer_closed(self, payload: bytes) -> None:
+        code, reason = parse_close_payload(payload)  # FrameError -> _fail
+        self.close_code, self.close_reason = code, reason
+        log.debug("WebSocket peer closed with %s %r", code, reason)
+        try:
+            self._send_close_once(code if code is not None else None)
+        finally:
+            self._terminate()
+
+
+class Hixie76WebSocket(WebSocket):
+    """hixie-76 framing: ``0x00`` + UTF-8 + ``0xFF`` text frames, ``0xFF 0x00`` to close."""
+
+    version = "hixie-76"
+
+    def __init__(self, stream: Any, write: WriteCallable, *, max_message_size: int = 1_000_000,
+                 close_timeout: float = 5.0) -> None:
+        super().__init__(stream, write, max_message_size=max_message_size,
+                         close_timeout=close_timeout)
+        self._decoder = Hixie76Decoder(max_message_size)
+        self._pending: collections.deque = collections.deque()
+        self._read_some = getattr(stream, "read1", None) or (lambda n: stream.read(1))
+
+    def _encode(self, message: Message) -> bytes:
+        if isinstance(message, str):
+            return hixie76_frame(message)
+        raise TypeError("hixie-76 carries text only, not %s" % type(message).__name__)
+
+    def _close_frame(self, code: Optional[int], reason: str) -> bytes:
+        return HIXIE76_CLOSE
+
+    def _receive(self) -> Optional[Message]:
+        while True:
+            if self._pending and not self._close_sent:
+                return self._pending.popleft()
+            if self._decoder.closed:
+                log.debug("WebSocket hixie-76 peer closed")
+                self._send_close_once(None)
+                self._terminate()
+                return None
+            try:
+                data = self._read_some(_READ_CHUNK)
+            except OSError as exc:
+                log.debug("WebSocket connection broke while reading: %s", exc)
+                data = b""
+            if not data:
+                self._terminate()
+                return None
+            try:
+                messages = self._decoder.feed(data)
+            except FrameError as exc:
+                self._fail(exc)
+                return None
+            if not self._close_sent:  # once we sent the close, data is dropped
+                self._pending.extend(messages)
