@@ -69,6 +69,11 @@ class SocketConnection:
         self.namespace = namespace
         self.is_closed = False
         self._rooms: set = set()
+        self._sid: Optional[str] = None
+        #: while on_open runs for a modern client: what it sends, held until the
+        #: CONNECT answer is queued (None otherwise)
+        self._opening: Optional[list] = None
+        self._accepted = False
 
     # -- to override --------------------------------------------------------------------
 
@@ -117,11 +122,14 @@ class SocketConnection:
 
         def done(*ack: Any) -> None:
             result.set(ack[0] if len(ack) == 1 else (ack if ack else None))
+        done._geventio_immediate = True  # type: ignore[attr-defined]
+        done._geventio_fail = result.set_exception  # type: ignore[attr-defined]
 
         self.session.send_event(self, event, args, done)
         try:
             return result.get(timeout=timeout)
         except gevent.Timeout:
+            done._geventio_fail = None  # type: ignore[attr-defined]
             raise TimeoutError("no acknowledgement of %r within %s s" % (event, timeout)) from None
 
     # -- rooms ----------------------------------------------------------------------------
@@ -149,7 +157,9 @@ class SocketConnection:
 
     @property
     def session_id(self) -> str:
-        return self.session.id
+        """This connection's id: the session id (0.6, Engine.IO 3 on "/"), or the
+        Socket.IO sid of this namespace connection (v5)."""
+        return self._sid or self.session.id
 
     @property
     def request(self) -> "Request":

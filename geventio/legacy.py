@@ -93,12 +93,15 @@ class LegacySession(Session):
     # -- outbound (called by SocketConnection and the router) ---------------------------
 
     @staticmethod
-    def encode_message(message: Any) -> List[str]:
+    def encode_message(message: Any, namespace: str = "/") -> List[str]:
         return codec.encode_message(message)
 
     @staticmethod
-    def encode_event(event: str, args: Tuple[Any, ...]) -> List[str]:
+    def encode_event(event: str, args: Tuple[Any, ...], namespace: str = "/") -> List[str]:
         return [codec.encode_json({"name": event, "args": list(args)})]
+
+    def push_for(self, conn: SocketConnection, items: List[str]) -> None:
+        self.push(items)
 
     def send_message(self, conn: SocketConnection, message: Any) -> None:
         self.push(codec.encode_message(message))

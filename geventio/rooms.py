@@ -19,7 +19,7 @@ class Rooms:
     def add(self, conn: "SocketConnection") -> None:
         """Register a newly opened connection (and its own session_id room)."""
         self._namespaces.setdefault(conn.namespace, set()).add(conn)
-        self.join(conn, conn.session.id)
+        self.join(conn, conn.session_id)
 
     def remove(self, conn: "SocketConnection") -> None:
         """Forget a closed connection everywhere."""

@@ -10,6 +10,7 @@ import logging
 import re
 import time
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Type, Union
+from urllib.parse import parse_qsl
 
 import gevent
 
@@ -20,7 +21,10 @@ from .request import Request
 from .rooms import Rooms
 from .session import Session
 from .settings import Settings
-from .transports import htmlfile, jsonp_polling, websocket, xhr_multipart, xhr_polling
+from .sockets import SocketIOSession
+from .transports import (eio_polling, eio_websocket, htmlfile, jsonp_polling, websocket,
+                         xhr_multipart, xhr_polling)
+from .transports.eio_polling import EIOError
 from .transports.http import Exchange, HTTPError
 
 log = logging.getLogger(__name__)
@@ -103,10 +107,39 @@ class Router:
         ex = Exchange(self, environ, start_response, transport=parts[0],
                       sid=parts[1] if len(parts) > 1 else "", tail=parts[2:],
                       extra=match.groupdict().get("extra"))
+        modern = ex.transport == "" and len(parts) <= 2 and not ex.sid
         try:
+            if modern:
+                return self._dispatch_modern(ex)
             return self._dispatch(ex)
         except HTTPError as exc:
             return ex.error(exc.status, exc.message, exc.headers)
+        except EIOError as exc:
+            return _eio_error(ex, exc)
+
+    def _dispatch_modern(self, ex: Exchange) -> Iterable[bytes]:
+        """Engine.IO requests: ``/<resource>/?EIO=4&transport=polling[&sid=...]``."""
+        environ = ex.environ
+        query = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+        origins = self.settings.cors_allowed_origins
+        origin = environ.get("HTTP_ORIGIN")
+        if not cors.origin_allowed(origin, environ, origins):
+            log.warning("refused a request from origin %r (cors_allowed_origins)", origin)
+            raise EIOError(4, "origin not allowed")
+        if ex.method == "OPTIONS":
+            ex.start_response("204 No Content", cors.preflight_headers(environ, origins))
+            return []
+        version = query.get("EIO")
+        if version not in ("4", "3") or (version == "3" and not self.settings.allow_eio3):
+            raise EIOError(5, "unsupported EIO=%r" % (version,))
+        transport = query.get("transport")
+        if transport not in ("polling", "websocket") or transport not in self.settings.transports:
+            raise EIOError(0, "transport %r unknown or disabled" % (transport,))
+        if transport == "websocket":
+            if environ.get("HTTP_UPGRADE", "").lower() != "websocket":
+                raise EIOError(3, "transport=websocket without a WebSocket upgrade")
+            return eio_websocket.handle(ex, int(version), query)
+        return eio_polling.handle(ex, int(version), query)
 
     def _dispatch(self, ex: Exchange) -> Iterable[bytes]:
         environ = ex.environ
@@ -121,8 +154,6 @@ class Router:
             return [b""]
         module = LEGACY_TRANSPORTS.get(ex.transport)
         if module is None:
-            if ex.transport == "" and "EIO=" in environ.get("QUERY_STRING", ""):
-                raise HTTPError("400 Bad Request", "Engine.IO clients are not served yet")
             raise HTTPError("404 Not Found", "unknown transport %r" % ex.transport[:40])
         if ex.transport not in self.settings.enabled_protocols:
             raise HTTPError("403 Forbidden", "transport %s is disabled" % ex.transport)
@@ -141,6 +172,16 @@ class Router:
         session = LegacySession(self, Request(ex.environ), ex.transport, self.handler)
         self._sessions[session.id] = session
         self._ensure_sweeper()
+        return session
+
+    def _new_modern_session(self, ex: Exchange, transport: str, version: int,
+                            b64: bool) -> SocketIOSession:
+        if len(self._sessions) >= self.settings.max_sessions:
+            log.warning("refused a new session: max_sessions (%d) reached",
+                        self.settings.max_sessions)
+            raise HTTPError("503 Service Unavailable", "too many sessions")
+        session = SocketIOSession(self, Request(ex.environ), transport, version, b64, ex.extra)
+        self._sessions[session.id] = session
         return session
 
     def _forget(self, session: Session) -> None:
@@ -190,13 +231,23 @@ class Router:
         except ``skip``. The message is encoded once per protocol generation. Returns how
         many connections it was queued for."""
         targets = self._rooms.select(namespace, to, skip)
-        return _fan_out(targets, lambda cls: cls.encode_message(message))
+        return _fan_out(targets, lambda cls: cls.encode_message(message, namespace))
 
     def emit(self, event: str, *args: Any, to: Target = None, skip: Any = None,
              namespace: str = "/") -> int:
         """Emit an event like :meth:`send` sends a message."""
         targets = self._rooms.select(namespace, to, skip)
-        return _fan_out(targets, lambda cls: cls.encode_event(event, args))
+        return _fan_out(targets, lambda cls: cls.encode_event(event, args, namespace))
+
+
+def _eio_error(ex: Exchange, exc: EIOError) -> List[bytes]:
+    from .protocol.engineio import error_body, error_status
+    status = error_status(exc.code)
+    log.info("%s %s -> %d code %d (%s)", ex.method, ex.environ.get("PATH_INFO"), status,
+             exc.code, exc.why)
+    body = error_body(exc.code).encode("utf-8")
+    return ex.respond("%d %s" % (status, "Forbidden" if status == 403 else "Bad Request"),
+                      body, "application/json")
 
 
 def _fan_out(targets: List[SocketConnection], encode: Callable[[type], List[Any]]) -> int:
@@ -206,7 +257,7 @@ def _fan_out(targets: List[SocketConnection], encode: Callable[[type], List[Any]
         items = encoded.get(cls)
         if items is None:
             items = encoded[cls] = encode(cls)
-        conn.session.push(items)
+        conn.session.push_for(conn, items)
     return len(targets)
 
 

@@ -26,16 +26,56 @@ class Handler(WSGIHandler):
         policy = getattr(self.server, "flash_policy", None)
         if policy is not None:
             try:
-                if flash_policy.answer_inline_policy(self.socket, policy):
-                    return
+                answered = flash_policy.answer_inline_policy(self.socket, policy)
             except OSError:
+                answered = True
+            if answered:
+                try:
+                    self.socket.close()
+                except OSError:
+                    pass
                 return
         super().handle()
+
+    def get_environ(self) -> dict:
+        environ = super().get_environ()
+        # Lets long-polls notice a client hanging up (transports/http.py watch_disconnect).
+        environ["geventio.socket"] = self.socket
+        return environ
 
     def handle_one_response(self) -> None:
         super().handle_one_response()
         if self.code == 101:
             self.close_connection = True
+
+    def finalize_headers(self) -> None:
+        super().finalize_headers()
+        # RFC 9112 9.6: a server that will close the connection says so. pywsgi closes
+        # after a request with "Connection: close" but does not echo it, and clients that
+        # pool connections then reuse a dead socket.
+        if self.close_connection and self.code != 101 and not any(
+                name.lower() == b"connection" for name, _ in self.response_headers):
+            self.response_headers.append((b"Connection", b"close"))
+
+    if hasattr(WSGIHandler, "_write_with_headers") and hasattr(WSGIHandler, "_sendall"):
+        def _write_with_headers(self, data: bytes) -> None:
+            # pywsgi sends the status line + headers and the first body chunk in two
+            # writes; with TCP_NODELAY that is two packets per response. Send them in one.
+            # (Guarded: without these pywsgi internals the stock behaviour applies.)
+            self.headers_sent = True
+            self.finalize_headers()
+            out = bytearray(b"HTTP/1.1 ")
+            out += self.status
+            out += b"\r\n"
+            for header, value in self.response_headers:
+                out += header + b": " + value + b"\r\n"
+            out += b"\r\n"
+            if data:
+                if self.response_use_chunked:
+                    out += b"%x\r\n" % len(data) + data + b"\r\n"
+                else:
+                    out += data
+            self._sendall(bytes(out))
 
 
 class SocketServer:

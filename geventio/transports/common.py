@@ -77,6 +77,7 @@ def stream(ex: Exchange, content_type: str, preamble: bytes,
     The stream ending, from either side, ends the session.
     """
     if ex.sid:
+        find_session(ex)  # an unknown session is a 404, as on every other transport
         raise HTTPError("400 Bad Request", "%s streams open new sessions only" % ex.transport)
     session = open_session(ex)
     session.attach()

@@ -6,6 +6,7 @@ bytes, streaming by returning an iterable.
 from __future__ import annotations
 
 import logging
+import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple
 from urllib.parse import parse_qs
@@ -112,3 +113,57 @@ def form_field(body: bytes, content_type: str, name: str = "data") -> str:
         raise HTTPError("400 Bad Request", "form field %r missing" % name)
     return values[0]
 
+
+
+class _Watch:
+    """Calls ``on_disconnect`` if the client closes its connection while we wait."""
+
+    __slots__ = ("_io", "_sock", "_callback")
+
+    def __init__(self, sock, callback: Callable[[], None]) -> None:
+        import gevent
+        self._sock = sock
+        self._callback = callback
+        self._io = gevent.get_hub().loop.io(sock.fileno(), 1)
+        self._io.start(self._readable)
+
+    def _readable(self) -> None:
+        # Runs in the hub: stop watching and look at the socket from a greenlet.
+        import gevent
+        self.stop()
+        gevent.spawn(self._check)
+
+    def _check(self) -> None:
+        try:
+            data = self._sock.recv(1, socket.MSG_PEEK)
+        except OSError:
+            data = b""
+        if not data:
+            log.debug("client closed its connection while a request waited")
+            self._callback()
+
+    def stop(self) -> None:
+        io = self._io
+        if io is not None:
+            self._io = None
+            io.stop()
+            io.close()
+
+
+class _NoWatch:
+    __slots__ = ()
+
+    def stop(self) -> None:
+        pass
+
+
+def watch_disconnect(environ: dict, on_disconnect: Callable[[], None]):
+    """Watch the request's socket (set by geventio's server as ``geventio.socket``) for
+    the client hanging up; ``.stop()`` the result before writing the response."""
+    sock = environ.get("geventio.socket")
+    if sock is None:
+        return _NoWatch()
+    try:
+        return _Watch(sock, on_disconnect)
+    except (OSError, ValueError):
+        return _NoWatch()

@@ -29,7 +29,7 @@ def handle(ex: Exchange) -> List[bytes]:
         ws = ws_io.upgrade(ex.environ, ex.start_response,
                            max_message_size=ex.router.settings.max_http_buffer_size)
     except ws_io.HandshakeError as exc:
-        raise HTTPError(getattr(exc, "status", "400 Bad Request"), str(exc)) from None
+        raise HTTPError(exc.status, str(exc), exc.headers) from None
     try:
         session = common.open_session(ex)
     except HTTPError as exc:  # refused by on_open, or too many sessions

@@ -1,0 +1,180 @@
+"""The Engine.IO session (revisions 3 and 4): handshake, heartbeats, transport switch, close.
+
+Outbound items are Engine.IO packets in their WebSocket form: a ``str`` is a whole text
+packet (``'42["x"]'``, ``'2'``, ``'6'``), ``bytes`` the data of a binary MESSAGE. Transports
+frame them (polling payloads, WebSocket frames) when they flush; the Socket.IO layer above
+(:mod:`geventio.sockets`) encodes each packet once, so a broadcast shares the same items.
+
+Heartbeats are gevent timers owned by the session, never a sweep over all sessions:
+
+* v4: every ``ping_interval`` the server sends ``2``; no ``3`` within ``ping_timeout``
+  closes the session.
+* v3: the client pings (``2``), the server answers ``3``; no ping within
+  ``ping_interval + ping_timeout`` closes the session.
+"""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, List, Optional, Sequence
+
+import gevent
+
+from .protocol import engineio as eio
+from .session import Item, Session
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .request import Request
+    from .router import Router
+
+log = logging.getLogger(__name__)
+
+PING = "2"
+PONG = "3"
+NOOP = "6"
+CLOSE = "1"
+
+
+class EngineSession(Session):
+    """An Engine.IO client's session; subclasses speak the protocol carried in MESSAGEs."""
+
+    def __init__(self, router: "Router", request: "Request", transport: str, eio_version: int,
+                 b64: bool = False) -> None:
+        super().__init__(router, request, transport)
+        self.eio = eio_version
+        self.protocol = "engine.io-%d" % eio_version
+        #: v3 client asked for base64 binary in polling payloads (``b64=1``)
+        self.b64 = b64
+        self.upgrading = False
+        self.upgraded = False
+        #: a polling GET / POST is in progress (one of each at a time)
+        self.get_active = False
+        self.post_active = False
+        loop = gevent.get_hub().loop
+        self._loop = loop
+        self._ping_timer = None
+        self._pong_timer = None
+
+    # -- opening ------------------------------------------------------------------------
+
+    def handshake(self, upgrades: Sequence[str]) -> str:
+        """The OPEN packet: ``0{"sid",...}`` with exact millisecond intervals."""
+        s = self.settings
+        data = eio.open_packet_data(
+            self.id, upgrades, _ms(s.ping_interval), _ms(s.ping_timeout),
+            s.max_http_buffer_size if self.eio == 4 else None)
+        return "0" + data
+
+    def open(self, upgrades: Sequence[str]) -> None:
+        """Queue the OPEN packet and start the heartbeat timer."""
+        self.push([self.handshake(upgrades)])
+        if self.eio == 4:
+            self._ping_timer = self._loop.timer(self.settings.ping_interval)
+            self._ping_timer.start(self._send_ping)
+        else:
+            self._pong_timer = self._loop.timer(self.settings.ping_interval
+                                                + self.settings.ping_timeout)
+            self._pong_timer.start(self._heartbeat_timeout)
+        self.on_engine_open()
+
+    # -- heartbeats ---------------------------------------------------------------------
+
+    def _send_ping(self) -> None:
+        if self.closed:
+            return
+        self.push([PING])
+        self._pong_timer = self._loop.timer(self.settings.ping_timeout)
+        self._pong_timer.start(self._heartbeat_timeout)
+
+    def _heartbeat_timeout(self) -> None:
+        # Runs in the hub: hand the close (which logs and may spawn) to a greenlet.
+        gevent.spawn(self._expire_heartbeat)
+
+    def _expire_heartbeat(self) -> None:
+        if not self.closed:
+            log.info("session %s closed: ping timeout", self.id)
+            self.close("ping timeout")
+
+    def _got_pong(self) -> None:
+        if self._pong_timer is not None:
+            self._pong_timer.stop()
+            self._pong_timer = None
+        if not self.closed and self._ping_timer is not None:
+            self._ping_timer.stop()
+            self._ping_timer = self._loop.timer(self.settings.ping_interval)
+            self._ping_timer.start(self._send_ping)
+
+    def _got_ping_v3(self, data: Optional[str]) -> None:
+        self.push([PONG + (data or "")])
+        if self._pong_timer is not None:
+            self._pong_timer.stop()
+        self._pong_timer = self._loop.timer(self.settings.ping_interval + self.settings.ping_timeout)
+        self._pong_timer.start(self._heartbeat_timeout)
+
+    # -- inbound ------------------------------------------------------------------------
+
+    def receive_packet(self, packet: eio.Packet) -> None:
+        """Handle one packet from the client. Raises ProtocolError for packets that are
+        not allowed here (the caller closes the session)."""
+        ptype = packet.type
+        if ptype == eio.MESSAGE:
+            self.on_engine_message(packet.data if packet.data is not None else "")
+        elif ptype == eio.PONG:
+            if self.eio == 4:
+                self._got_pong()
+        elif ptype == eio.PING:
+            if self.eio == 3:
+                self._got_ping_v3(packet.data)
+            else:
+                raise eio.ProtocolError("invalid heartbeat direction: v4 clients do not ping")
+        elif ptype == eio.CLOSE:
+            self.close("client close", client=True)
+        elif ptype == eio.NOOP:
+            pass
+        else:
+            raise eio.ProtocolError("unexpected %s packet" % ptype.name)
+
+    # -- to override by the protocol carried in messages --------------------------------
+
+    def on_engine_open(self) -> None:
+        """The handshake is queued."""
+
+    def on_engine_message(self, data) -> None:
+        """A MESSAGE packet's data (str or bytes) arrived."""
+
+    # -- closing ------------------------------------------------------------------------
+
+    def close(self, reason: str = "server close", client: bool = False) -> None:
+        """End the session. A polling client waiting on a GET is told: ``1`` when the
+        server closes, ``6`` when the client asked to close."""
+        if self.closed:
+            return
+        if self.transport == "polling" and not self.upgraded:
+            if client:
+                if self.get_active:
+                    self.push([NOOP])
+            else:
+                self.push([CLOSE])
+        for timer in (self._ping_timer, self._pong_timer):
+            if timer is not None:
+                timer.stop()
+        self._ping_timer = self._pong_timer = None
+        super().close(reason)
+
+
+def _ms(seconds: float) -> int:
+    """Seconds as whole milliseconds (0.3 s -> 300, never truncated to whole seconds)."""
+    return int(round(seconds * 1000))
+
+
+def polling_payload_v4(items: List[Item]) -> str:
+    """A v4 polling body: text packets as they are, binary as ``b`` + base64, joined by RS."""
+    if all(isinstance(i, str) for i in items):
+        return eio.SEPARATOR.join(items)  # type: ignore[arg-type]
+    return eio.encode_payload([as_packet(i) for i in items])
+
+
+def as_packet(item: Item) -> eio.Packet:
+    """An outbound item as an Engine.IO Packet."""
+    if isinstance(item, bytes):
+        return eio.Packet(eio.MESSAGE, item)
+    return eio.Packet(eio.PacketType(int(item[0])), item[1:] or None)

@@ -1,0 +1,287 @@
+"""The Socket.IO session (protocol v5 over Engine.IO v4, v4 over Engine.IO v3).
+
+Namespaces, events, acknowledgements both ways and binary attachments, over one Engine.IO
+session. The user's SocketConnection classes are the same ones 0.6 clients use.
+
+Order guarantees: a connection's CONNECT answer is queued before anything its ``on_open``
+sends (those sends are held until on_open returns); handlers run in the session's worker
+greenlet one at a time; acknowledgements from the client are resolved at once (so a handler
+blocked in ``call()`` is woken even though the worker is busy with it).
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
+
+import gevent
+
+from .connection import SocketConnection, ack_args, find_handler
+from .engine import EngineSession
+from .exceptions import ConnectionClosed, ConnectionRefused
+from .legacy import call_on_open
+from .protocol import socketio as sio
+from .session import Item
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .request import Request
+    from .router import Router
+
+log = logging.getLogger(__name__)
+
+MAX_PENDING_ACKS = 10_000
+
+
+def encode_items(packet: sio.Packet) -> List[Item]:
+    """A Socket.IO packet as outbound Engine.IO items: ``'4' + text`` then attachments."""
+    frames = sio.encode(packet)
+    items: List[Item] = ["4" + frames[0]]  # type: ignore[operator]
+    items.extend(frames[1:])
+    return items
+
+
+class SocketIOSession(EngineSession):
+    """A modern client: any number of namespace connections over one Engine.IO session."""
+
+    def __init__(self, router: "Router", request: "Request", transport: str, eio_version: int,
+                 b64: bool = False, extra: Optional[str] = None) -> None:
+        super().__init__(router, request, transport, eio_version, b64)
+        self.sio = 5 if eio_version == 4 else 4
+        self.extra = extra
+        self.connections: Dict[str, SocketConnection] = {}
+        self._decoder = sio.Decoder()
+        self._acks: Dict[int, Tuple[Callable[..., Any], str]] = {}
+        self._next_ack = 0
+        self._connect_timer = None
+
+    # -- opening ------------------------------------------------------------------------
+
+    def on_engine_open(self) -> None:
+        if self.sio == 4:
+            # v4: the server connects the client to "/" at once.
+            self._connect("/", {}, "")
+        else:
+            self._connect_timer = self._loop.timer(self.settings.connect_timeout)
+            self._connect_timer.start(self._connect_timeout)
+
+    def _connect_timeout(self) -> None:
+        if not self.connections and not self.closed:
+            gevent.spawn(self._expire_connect)
+
+    def _expire_connect(self) -> None:
+        if not self.connections and not self.closed:
+            log.info("session %s closed: no namespace connected within %s s", self.id,
+                     self.settings.connect_timeout)
+            self.close("connect timeout")
+
+    def _connect(self, namespace: str, auth: Any, query: str) -> None:
+        cls = self.router.namespaces.get(namespace)
+        if cls is None:
+            log.info("session %s: refused unknown namespace %r", self.id, namespace)
+            # node answers an object here for both protocol revisions
+            self.push(encode_items(sio.connect_error(namespace, "Invalid namespace")))
+            return
+        if namespace in self.connections:
+            log.debug("session %s: already connected to %s", self.id, namespace)
+            return
+        if self._connect_timer is not None:
+            self._connect_timer.stop()
+            self._connect_timer = None
+        conn = cls(self, namespace)
+        if self.sio == 5:
+            conn._sid = secrets.token_urlsafe(15)
+        elif namespace != "/":
+            conn._sid = "%s#%s" % (namespace, self.id)
+        conn._opening = []
+        self.connections[namespace] = conn
+        if self.sio == 4 and query:
+            from urllib.parse import parse_qsl
+            auth = dict(parse_qsl(query))
+        self.run(self._open_connection, conn, auth if isinstance(auth, dict) else {})
+
+    def _open_connection(self, conn: SocketConnection, auth: Dict[str, Any]) -> None:
+        refusal: Optional[ConnectionRefused] = None
+        try:
+            if call_on_open(conn, self.request, extra=self.extra, auth=auth) is False:
+                refusal = ConnectionRefused("Connection refused")
+        except ConnectionRefused as exc:
+            refusal = exc
+        except Exception:
+            log.exception("session %s: on_open of %s raised; refusing", self.id, conn.namespace)
+            refusal = ConnectionRefused("Internal server error")
+        held = conn._opening or []
+        conn._opening = None
+        if self.closed or conn.is_closed:
+            return
+        if refusal is not None:
+            log.info("session %s: %s refused: %s", self.id, conn.namespace, refusal.message)
+            conn.is_closed = True
+            self.connections.pop(conn.namespace, None)
+            self.push(encode_items(sio.connect_error(conn.namespace, refusal.message,
+                                                     refusal.data, protocol=self.sio)))
+            return
+        self.router._rooms.add(conn)
+        ack = sio.connect_ack(conn.namespace, conn.session_id, protocol=self.sio)
+        self.push(encode_items(ack) + held)
+        conn._accepted = True
+
+    # -- inbound ------------------------------------------------------------------------
+
+    def on_engine_message(self, data) -> None:
+        try:
+            packet = self._decoder.feed(data)
+        except sio.ProtocolError as exc:
+            log.warning("session %s closed: malformed Socket.IO packet: %s", self.id, exc)
+            self.close("parse error")
+            return
+        if packet is not None:
+            self._handle(packet)
+
+    def _handle(self, packet: sio.Packet) -> None:
+        namespace, query = packet.namespace, ""
+        if self.sio == 4 and "?" in namespace:
+            namespace, query = sio.split_namespace(namespace)
+        ptype = packet.type
+        if ptype == sio.CONNECT:
+            self._connect(namespace, packet.data or {}, query)
+            return
+        conn = self.connections.get(namespace)
+        if ptype == sio.DISCONNECT:
+            if conn is not None:
+                self._drop(conn)
+            return
+        if conn is None:
+            log.warning("session %s closed: %s packet for %s, which is not connected",
+                        self.id, ptype.name, namespace)
+            self.close("packet before CONNECT")
+            return
+        if ptype == sio.EVENT:
+            self.run(self._dispatch, conn, packet.data, packet.id)
+        elif ptype == sio.ACK:
+            self._resolve_ack(packet.id, packet.data)
+        else:
+            log.warning("session %s closed: unexpected %s from the client", self.id, ptype.name)
+            self.close("parse error")
+
+    def _dispatch(self, conn: SocketConnection, data: List[Any], ack_id: Optional[int]) -> None:
+        if conn.is_closed:
+            return
+        name, args = data[0], data[1:]
+        handler = find_handler(conn, name)
+        if handler is not None:
+            value = handler(*args)
+        elif name == "message":
+            value = conn.on_message(args[0] if len(args) == 1 else tuple(args))
+        else:
+            log.debug("session %s: no handler for event %r on %s", self.id, name,
+                      conn.namespace)
+            return
+        if ack_id is not None and not conn.is_closed:
+            self.push(encode_items(sio.Packet(sio.ACK, conn.namespace, list(ack_args(value)),
+                                              ack_id)))
+
+    def _resolve_ack(self, ack_id: Optional[int], data: Any) -> None:
+        entry = self._acks.pop(ack_id, None) if ack_id is not None else None
+        if entry is None:
+            log.debug("session %s: ack %r matches no emit", self.id, ack_id)
+            return
+        callback, _namespace = entry
+        args = data if isinstance(data, list) else [data]
+        if getattr(callback, "_geventio_immediate", False):
+            callback(*args)
+        else:
+            self.run(callback, *args)
+
+    # -- outbound -----------------------------------------------------------------------
+
+    @staticmethod
+    def encode_message(message: Any, namespace: str = "/") -> List[Item]:
+        items: List[Item] = []
+        for m in (message if isinstance(message, (list, tuple)) else [message]):
+            items.extend(encode_items(sio.Packet(sio.EVENT, namespace, ["message", m])))
+        return items
+
+    @staticmethod
+    def encode_event(event: str, args: Tuple[Any, ...], namespace: str = "/") -> List[Item]:
+        return encode_items(sio.Packet(sio.EVENT, namespace, [event, *args]))
+
+    def push_for(self, conn: SocketConnection, items: List[Item]) -> None:
+        """Queue items for one connection, held back while its on_open runs."""
+        held = getattr(conn, "_opening", None)
+        if held is not None:
+            held.extend(items)
+        else:
+            self.push(items)
+
+    def send_message(self, conn: SocketConnection, message: Any) -> None:
+        self.push_for(conn, self.encode_message(message, conn.namespace))
+
+    def send_event(self, conn: SocketConnection, event: str, args: Tuple[Any, ...],
+                   callback: Optional[Callable[..., Any]] = None) -> None:
+        ack_id = None
+        if callback is not None:
+            ack_id = self._next_ack
+            self._next_ack += 1
+            if len(self._acks) >= MAX_PENDING_ACKS:
+                oldest = next(iter(self._acks))
+                log.warning("session %s: %d acknowledgements pending; dropping the oldest",
+                            self.id, MAX_PENDING_ACKS)
+                self._fail_ack(self._acks.pop(oldest)[0])
+            self._acks[ack_id] = (callback, conn.namespace)
+        self.push_for(conn, encode_items(sio.Packet(sio.EVENT, conn.namespace,
+                                                    [event, *args], ack_id)))
+
+    def check_acks_supported(self) -> None:
+        return None
+
+    def close_connection(self, conn: SocketConnection) -> None:
+        """Server-side disconnect of one namespace: DISCONNECT, then on_close."""
+        if conn.namespace in self.connections and not self.closed:
+            self.push(encode_items(sio.Packet(sio.DISCONNECT, conn.namespace)))
+        self._drop(conn)
+
+    def _drop(self, conn: SocketConnection) -> None:
+        if self.connections.get(conn.namespace) is conn:
+            del self.connections[conn.namespace]
+        if conn.is_closed:
+            return
+        conn.is_closed = True
+        self.router._rooms.remove(conn)
+        for ack_id, (callback, namespace) in list(self._acks.items()):
+            if namespace == conn.namespace:
+                del self._acks[ack_id]
+                self._fail_ack(callback)
+        if getattr(conn, "_accepted", False):
+            self.run(conn.on_close)
+
+    @staticmethod
+    def _fail_ack(callback: Callable[..., Any]) -> None:
+        fail = getattr(callback, "_geventio_fail", None)
+        if fail is not None:
+            fail(ConnectionClosed("the connection closed before acknowledging"))
+
+    # -- closing ------------------------------------------------------------------------
+
+    def close(self, reason: str = "server close", client: bool = False) -> None:
+        if self.closed:
+            return
+        if self._connect_timer is not None:
+            self._connect_timer.stop()
+            self._connect_timer = None
+        self._closing_conns = [c for c in self.connections.values()
+                               if getattr(c, "_accepted", False) and not c.is_closed]
+        for conn in list(self.connections.values()):
+            conn.is_closed = True
+            self.router._rooms.remove(conn)
+        self.connections.clear()
+        for callback, _ns in self._acks.values():
+            self._fail_ack(callback)
+        self._acks.clear()
+        super().close(reason, client)
+
+    def on_closed(self) -> None:
+        for conn in getattr(self, "_closing_conns", ()):
+            try:
+                conn.on_close()
+            except Exception:
+                log.exception("session %s: on_close of %s raised", self.id, conn.namespace)

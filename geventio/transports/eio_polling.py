@@ -1,0 +1,154 @@
+"""Engine.IO HTTP long-polling (revisions 3 and 4, and v3's JSONP).
+
+GET receives: answered at once when packets wait, else held until one arrives (a ping
+comes every ``ping_interval``). POST sends: any number of packets, bounded by bytes
+(``max_http_buffer_size``), never by count. One GET and one POST at a time per session; a
+second GET closes the session. A client that aborts its waiting GET closes the session.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import socket
+from typing import Dict, List, Tuple
+
+from ..engine import NOOP, as_packet, polling_payload_v4
+from ..protocol import engineio as eio
+from ..protocol.legacy import script_string
+from ..sockets import SocketIOSession
+from .http import Exchange, HTTPError, form_field, watch_disconnect
+
+log = logging.getLogger(__name__)
+
+
+class EIOError(Exception):
+    """Answer with node's JSON error body for Engine.IO error ``code``."""
+
+    def __init__(self, code: int, why: str) -> None:
+        super().__init__(why)
+        self.code = code
+        self.why = why
+
+
+def handle(ex: Exchange, version: int, query: Dict[str, str]) -> List[bytes]:
+    sid = query.get("sid")
+    jsonp = query.get("j")
+    if jsonp is not None and (version != 3 or not (jsonp.isascii() and jsonp.isdigit())
+                              or len(jsonp) > 6):
+        raise EIOError(3, "bad JSONP index %r" % jsonp[:20])
+    if not sid:
+        if ex.method != "GET":
+            raise EIOError(2, "a handshake must be a GET, not %s" % ex.method)
+        b64 = query.get("b64") in ("1", "true") or jsonp is not None
+        session = ex.router._new_modern_session(ex, "polling", version, b64)
+        upgrades = ["websocket"] if "websocket" in ex.router.settings.transports else []
+        session.open(upgrades)
+        return _poll(ex, session, jsonp)
+    session = ex.router._sessions.get(sid)
+    if not isinstance(session, SocketIOSession):
+        raise EIOError(1, "unknown session id")
+    if session.eio != version:
+        raise EIOError(3, "session %s speaks Engine.IO %d" % (sid, session.eio))
+    if session.transport != "polling" or session.upgraded:
+        raise EIOError(3, "session %s is not polling" % sid)
+    if ex.method == "GET":
+        return _poll(ex, session, jsonp)
+    if ex.method == "POST":
+        return _post(ex, session, jsonp is not None)
+    raise EIOError(3, "method %s not allowed on a polling session" % ex.method)
+
+
+def _poll(ex: Exchange, session: SocketIOSession, jsonp) -> List[bytes]:
+    if session.get_active:
+        log.warning("session %s closed: a second GET while one is waiting", session.id)
+        session.close("duplicate poll")
+        raise EIOError(3, "duplicate GET")
+    if session.upgrading:
+        items = [NOOP]  # the client is switching to WebSocket: end this poll at once
+    else:
+        session.get_active = True
+        session.attach()
+        watch = watch_disconnect(ex.environ, lambda: session.close("transport close"))
+        try:
+            s = ex.router.settings
+            items = session.take(0 if session.pending else s.ping_interval + s.ping_timeout)
+        finally:
+            watch.stop()
+            session.get_active = False
+            session.detach()
+        if items is None:
+            raise EIOError(1, "session closed")
+        if not items:
+            items = [NOOP]
+    content_type, body = _render(session, items, jsonp)
+    write = ex.start_response("200 OK", [("Content-Type", content_type),
+                                         ("Content-Length", str(len(body))),
+                                         ("Cache-Control", "no-store")] + ex.cors())
+    try:
+        write(body)
+    except socket.error:
+        session.push_front(items)
+        raise
+    return []
+
+
+def _render(session: SocketIOSession, items, jsonp) -> Tuple[str, bytes]:
+    if session.eio == 4:
+        return "text/plain; charset=UTF-8", polling_payload_v4(items).encode("utf-8")
+    packets = [as_packet(i) for i in items]
+    payload = eio.encode_payload_v3(packets, b64=session.b64)
+    if jsonp is not None:
+        text = "___eio[%s](%s);" % (jsonp, script_string(payload))
+        return "text/javascript; charset=UTF-8", text.encode("utf-8")
+    if isinstance(payload, bytes):
+        return "application/octet-stream", payload
+    return "text/plain; charset=UTF-8", payload.encode("utf-8")
+
+
+_JSONP_NEWLINES = re.compile(r"(\\)?\\n")
+
+
+def _post(ex: Exchange, session: SocketIOSession, jsonp: bool) -> List[bytes]:
+    if session.post_active:
+        log.warning("session %s closed: a second POST while one is in progress", session.id)
+        session.close("duplicate post")
+        raise EIOError(3, "duplicate POST")
+    session.post_active = True
+    try:
+        body = ex.read_body()
+        ctype = ex.environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
+        try:
+            if session.eio == 4:
+                if ctype == "application/octet-stream":
+                    raise eio.ProtocolError("binary POST bodies are not allowed in Engine.IO 4")
+                packets = eio.decode_payload(_utf8(body))
+            elif jsonp:
+                text = form_field(body, ex.environ.get("CONTENT_TYPE", ""), "d")
+                text = _JSONP_NEWLINES.sub(lambda m: "\\n" if m.group(1) else "\n", text)
+                packets = eio.decode_payload_v3(text)
+            elif ctype == "application/octet-stream":
+                packets = eio.decode_payload_v3(body)
+            else:
+                packets = eio.decode_payload_v3(_utf8(body))
+            for packet in packets:
+                if session.closed:
+                    break
+                session.receive_packet(packet)
+        except eio.ProtocolError as exc:
+            log.warning("session %s closed: bad payload from %s: %s", session.id,
+                        ex.environ.get("REMOTE_ADDR"), exc)
+            session.close("parse error")
+            raise EIOError(3, "bad payload") from None
+    finally:
+        session.post_active = False
+    return ex.respond("200 OK", b"ok", "text/html; charset=UTF-8")
+
+
+def _utf8(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise eio.ProtocolError("body is not UTF-8", exc.start) from None
+
+
+__all__ = ["EIOError", "handle", "HTTPError"]

@@ -1,0 +1,135 @@
+"""Engine.IO over WebSocket: a WebSocket-only session, or the upgrade of a polling one.
+
+Upgrade (both revisions): the client opens a WebSocket with the polling session's sid and
+sends ``2probe``; the server answers ``3probe`` and ends a waiting poll with one ``6``; the
+client sends ``5`` and from then on everything goes over the WebSocket. Nothing queued is
+lost or reordered: packets stay in the session's outbox until the transport that owns it
+flushes them.
+
+The request greenlet reads; a writer greenlet sends each batch of queued packets in one
+socket write.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Dict, List, Optional
+
+import gevent
+
+from .. import websocket as ws_io
+from ..engine import NOOP
+from ..protocol import engineio as eio
+from ..sockets import SocketIOSession
+from .eio_polling import EIOError
+from .http import Exchange
+
+log = logging.getLogger(__name__)
+
+UPGRADE_TIMEOUT = 10.0
+CLOSE_GRACE = 2.0
+
+
+def handle(ex: Exchange, version: int, query: Dict[str, str]) -> List[bytes]:
+    if ex.method != "GET":
+        raise EIOError(2, "a WebSocket handshake must be a GET")
+    sid = query.get("sid")
+    session: Optional[SocketIOSession] = None
+    if sid:
+        found = ex.router._sessions.get(sid)
+        if not isinstance(found, SocketIOSession) or found.eio != version:
+            raise EIOError(1, "unknown session id")
+        session = found
+    try:
+        ws = ws_io.upgrade(ex.environ, ex.start_response,
+                           max_message_size=ex.router.settings.max_http_buffer_size)
+    except ws_io.HandshakeError as exc:
+        raise EIOError(3, "bad WebSocket handshake: %s" % exc) from None
+    if session is None:
+        try:
+            session = ex.router._new_modern_session(ex, "websocket", version, False)
+        except Exception as exc:  # too many sessions
+            log.warning("WebSocket session refused: %s", exc)
+            ws.close(1013)
+            return []
+        session.open([])
+    elif not _upgrade(session, ws):
+        return []
+    _run(session, ws)
+    return []
+
+
+def _upgrade(session: SocketIOSession, ws) -> bool:
+    """Probe and switch a polling session to this WebSocket. False (and the socket
+    closed, the session untouched) if it is not upgradable or the client gives up."""
+    if session.transport != "polling" or session.upgrading or session.upgraded or session.closed:
+        log.info("session %s: refused a second WebSocket", session.id)
+        ws.close(1008)
+        return False
+    session.upgrading = True
+    try:
+        with gevent.Timeout(UPGRADE_TIMEOUT, False):
+            message = ws.receive()
+            if message == "2probe":
+                ws.send("3probe")
+                if session.get_active:
+                    session.push([NOOP])  # ends the waiting poll; the client then sends 5
+                message = ws.receive()
+                while message == "2probe":  # a client may probe again
+                    ws.send("3probe")
+                    message = ws.receive()
+                if message == "5" and not session.closed:
+                    session.upgraded = True
+                    session.transport = "websocket"
+                    return True
+        log.info("session %s: WebSocket upgrade abandoned", session.id)
+        ws.close(1002)
+        return False
+    finally:
+        session.upgrading = False
+
+
+def _run(session: SocketIOSession, ws) -> None:
+    session.attach()
+    reader = gevent.getcurrent()
+    writer = gevent.spawn(_write, session, ws)
+    decode = eio.decode_packet if session.eio == 4 else eio.decode_packet_v3
+    try:
+        while not session.closed:
+            message = ws.receive()
+            if message is None:
+                break
+            try:
+                packet = decode(message)
+                if packet.type == eio.UPGRADE:
+                    raise eio.ProtocolError("already upgraded")
+                session.receive_packet(packet)
+            except eio.ProtocolError as exc:
+                log.warning("session %s closed: bad packet over WebSocket: %s", session.id, exc)
+                ws.close(1002)
+                break
+    except gevent.GreenletExit:
+        pass
+    finally:
+        session.close("transport close")
+        if gevent.getcurrent() is not writer:
+            writer.join(CLOSE_GRACE)
+            writer.kill(block=False)
+    del reader
+
+
+def _write(session: SocketIOSession, ws) -> None:
+    v3 = session.eio == 3
+    try:
+        while True:
+            items = session.take(None)
+            if items is None:
+                break
+            if not items:
+                continue
+            if v3:
+                items = [b"\x04" + i if isinstance(i, bytes) else i for i in items]
+            ws.send_many(items)
+    except Exception as exc:
+        log.debug("session %s: WebSocket write failed: %s", session.id, exc)
+    finally:
+        ws.close()
