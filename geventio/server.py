@@ -6,6 +6,7 @@ import socket
 from typing import Any, Optional, Tuple
 
 from gevent.pywsgi import LoggingLogAdapter, WSGIHandler, WSGIServer
+from geventwebsocket.handler import WebSocketHandler
 
 from . import policy as flash_policy
 from .app import Application
@@ -14,9 +15,22 @@ log = logging.getLogger(__name__)
 access_log = logging.getLogger("geventio.access")
 
 
-class Handler(WSGIHandler):
+class Handler(WebSocketHandler):
     """pywsgi's handler, plus: TCP_NODELAY on every client socket, the Flash policy
-    answered inline on the HTTP port, and no keep-alive after a WebSocket upgrade."""
+    answered inline on the HTTP port, and no keep-alive after a WebSocket upgrade.
+
+    Socket.IO paths are plain WSGI requests: the router performs its own WebSocket
+    upgrades (geventio.websocket), after it has decided to accept them. Every other path
+    goes through gevent-websocket's handler, so a wrapped app's own WebSocket endpoints
+    (reading ``environ['wsgi.websocket']``, as Flask-Sockets style apps do) keep working.
+    """
+
+    def run_application(self) -> None:
+        app = self.application
+        path = self.environ.get("PATH_INFO", "")
+        if any(route.matches(path) for route in getattr(app, "routes", ())):
+            return WSGIHandler.run_application(self)
+        return super().run_application()
 
     def handle(self) -> None:
         try:
