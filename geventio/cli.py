@@ -13,27 +13,51 @@ log = logging.getLogger(__name__)
 
 
 def load_target(spec: str):
-    """Import ``module:attr`` or ``path/to/file.py:attr`` and return the attribute."""
+    """Import ``module:attr`` or ``path/to/file.py:attr`` and return the attribute.
+
+    A problem with the target itself (no colon, no such file or module, no such
+    attribute, not callable) exits with a one-line reason; an error raised by the
+    module's own code while it is imported keeps its traceback.
+    """
     if ":" not in spec:
         raise SystemExit("geventio-serve: expected module:application or file.py:application, "
                          "got %r" % spec)
     target, _, attr = spec.rpartition(":")
     if target.endswith(".py") or os.sep in target:
         path = os.path.abspath(target)
-        if not os.path.exists(path):
+        if not os.path.isfile(path):
             raise SystemExit("geventio-serve: no such file %s" % path)
         sys.path.insert(0, os.path.dirname(path))
-        module_spec = importlib.util.spec_from_file_location(
-            os.path.splitext(os.path.basename(path))[0], path)
+        name = os.path.splitext(os.path.basename(path))[0]
+        if name in sys.modules:
+            name = "geventio_target_" + name
+        module_spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(module_spec)
-        module_spec.loader.exec_module(module)
+        # Registered first, as `import` does: dataclasses, pickle and typing look classes'
+        # modules up in sys.modules.
+        sys.modules[name] = module
+        try:
+            module_spec.loader.exec_module(module)
+        except BaseException:
+            sys.modules.pop(name, None)
+            raise
     else:
         sys.path.insert(0, os.getcwd())
-        module = importlib.import_module(target)
+        try:
+            module = importlib.import_module(target)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not (target == exc.name or target.startswith(exc.name + ".")):
+                raise  # the module was found; something it imports was not
+            raise SystemExit("geventio-serve: no module named %r (looked in %s and on "
+                             "sys.path)" % (exc.name, os.getcwd())) from None
     try:
-        return getattr(module, attr)
+        app = getattr(module, attr)
     except AttributeError:
         raise SystemExit("geventio-serve: %s has no attribute %r" % (target, attr)) from None
+    if not callable(app):
+        raise SystemExit("geventio-serve: %s:%s is not a WSGI application (got %r)"
+                         % (target, attr, type(app).__name__))
+    return app
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,10 +103,40 @@ def main(argv: Optional[List[str]] = None) -> int:
     server = SocketServer(app, auto_start=False, host=args.host, port=args.port,
                           flash_policy_port=policy_port)
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        log.info("interrupted; shutting down")
+        server.start()
+    except OSError as exc:
+        host, port = server.http.address[:2]
+        raise SystemExit("geventio-serve: cannot listen on %s:%s: %s"
+                         % (host or "*", port, exc.strerror or exc)) from None
+    _stop_on_signals(server)
+    server.serve_forever()
     return 0
+
+
+def _stop_on_signals(server) -> None:
+    """SIGINT (Ctrl-C) and SIGTERM stop the server gracefully: every session is closed
+    (on_close runs), in-flight requests get a few seconds, and the process exits 0.
+    A second signal while stopping exits at once."""
+    import signal
+
+    import gevent
+
+    stopping: List[str] = []
+
+    def stop(signum: int) -> None:
+        name = signal.Signals(signum).name
+        if stopping:
+            log.warning("%s again; exiting without waiting", name)
+            os._exit(1)
+        stopping.append(name)
+        log.info("%s received; shutting down", name)
+        gevent.spawn(server.stop)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            gevent.signal_handler(signum, stop, signum)
+        except (AttributeError, ValueError, OSError):  # pragma: no cover - no such signal here
+            pass
 
 
 if __name__ == "__main__":  # pragma: no cover
