@@ -28,7 +28,7 @@ EXAMPLES = ["chatroom", "ping", "transports"]
 def load_example(name):
     """A fresh copy of examples/<name>/<name>.py (its own router, no shared state)."""
     path = os.path.join(REPO_ROOT, "examples", name, name + ".py")
-    spec = importlib.util.spec_from_file_location("example_%s_%d" % (name, id(path)), path)
+    spec = importlib.util.spec_from_file_location("example_" + name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
