@@ -25,6 +25,10 @@ class Handler(WebSocketHandler):
     (reading ``environ['wsgi.websocket']``, as Flask-Sockets style apps do) keep working.
     """
 
+    # gevent-websocket's log_request logs every request at INFO on its own logger; keep
+    # pywsgi's, which writes to the server's log (geventio.access, at DEBUG).
+    log_request = WSGIHandler.log_request
+
     def run_application(self) -> None:
         app = self.application
         path = self.environ.get("PATH_INFO", "")
@@ -152,6 +156,8 @@ class SocketServer:
                             self.policy_server.server_port, exc)
                 self.policy_server = None
         host, port = self.http.address[:2]
+        if ":" in host:
+            host = "[%s]" % host
         log.info("geventio serving on http://%s:%d/", host or "0.0.0.0", port)
 
     def serve_forever(self) -> None:

@@ -201,8 +201,6 @@ def test_port_in_use_is_a_clear_error(app_dir):
     assert str(port) in result.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="server.Handler inherits gevent-websocket's log_request, "
-                   "which logs every request at INFO to 'geventwebsocket.handler'")
 def test_requests_are_not_logged_at_info_level(app_dir):
     """The README: the request log is 'geventio.access', at DEBUG."""
     port = free_port()
@@ -216,8 +214,6 @@ def test_requests_are_not_logged_at_info_level(app_dir):
     assert "GET /some/page" not in stderr
 
 
-@pytest.mark.xfail(strict=True, reason="SocketServer.start announces http://:::PORT/ when it "
-                   "listens on all IPv6 interfaces")
 def test_the_announced_url_is_a_valid_url_when_listening_on_all_interfaces(app_dir):
     port = free_port()
     cmd = SERVE + ["app:application", "--port", str(port), "--host", "",
