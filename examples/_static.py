@@ -4,8 +4,13 @@ A tiny WSGI app, given to ``geventio.Application`` as its ``fallback``: everythi
 not a socket.io path lands here. The client script comes from the repository's
 ``node_modules`` (``npm ci`` installs it); it is never copied into the examples.
 """
+import argparse
+import logging
 import mimetypes
 import os
+import signal
+
+log = logging.getLogger("examples")
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLIENT_DIR = os.path.join(REPO_ROOT, "node_modules", "socket.io", "support", "socket.io-client")
@@ -73,3 +78,27 @@ def _respond(start_response, method, status, content_type, body, headers=()):
                             ("Content-Length", str(len(body))),
                             ("Cache-Control", "no-cache")] + list(headers))
     return [] if method == "HEAD" else [body]
+
+
+def run(application, name, how_to_use, argv=None):
+    """The examples' command line: ``[--host H] [--port N]``, logging, Ctrl-C / SIGTERM
+    close every session (their on_close runs) and exit 0."""
+    import gevent
+    import geventio
+
+    parser = argparse.ArgumentParser(description="geventio %s example" % name)
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="HTTP port (default 8001)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    missing = client_missing_message()
+    if missing:
+        log.warning("%s", missing.strip())
+    server = geventio.SocketServer(application, auto_start=False, host=args.host, port=args.port)
+    server.start()
+    host, port = server.address[:2]
+    log.info("%s: %s http://%s:%d/", name.capitalize(), how_to_use,
+             host if host not in ("", "0.0.0.0") else "127.0.0.1", port)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        gevent.signal_handler(signum, server.stop)
+    server.serve_forever()

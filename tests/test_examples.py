@@ -229,8 +229,8 @@ def test_example_runs_as_a_script_on_the_given_port(name):
         assert request(base, "GET", "/")[0] == 200
         child.signal()
         assert child.wait(15) == 0
-        stdout, _ = child.output()
-    assert "http://127.0.0.1:%d/" % port in stdout
+        stdout, stderr = child.output()
+    assert "http://127.0.0.1:%d/" % port in stdout + stderr
 
 
 @pytest.mark.parametrize("name", EXAMPLES)

@@ -7,14 +7,10 @@ server saw it when the connection opened).
     python examples/ping/ping.py [--port 8001] [--host 127.0.0.1]
     geventio-serve examples/ping/ping.py:application --port 8001
 """
-import argparse
-import logging
 import os
-import signal
 import sys
 import time
 
-import gevent
 import geventio
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -46,21 +42,7 @@ application = geventio.Application(
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="geventio ping example")
-    parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="HTTP port (default 8001)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if _static.client_missing_message():
-        print(_static.client_missing_message(), file=sys.stderr)
-    server = geventio.SocketServer(application, auto_start=False, host=args.host, port=args.port)
-    server.start()
-    host, port = server.address[:2]
-    print("Ping: open http://%s:%d/"
-          % (host if host not in ("", "0.0.0.0") else "127.0.0.1", port), flush=True)
-    for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C or kill: close sessions, exit 0
-        gevent.signal_handler(signum, server.stop)
-    server.serve_forever()
+    _static.run(application, "ping", "open", argv)
 
 
 if __name__ == "__main__":
