@@ -10,6 +10,7 @@ import logging
 from typing import List
 
 import gevent
+from gevent.event import Event
 
 from .. import websocket as ws_io
 from ..protocol import legacy as codec
@@ -25,6 +26,19 @@ def handle(ex: Exchange) -> List[bytes]:
     if ex.method != "GET":
         raise HTTPError("405 Method Not Allowed", "%s is a WebSocket endpoint" % ex.transport,
                         [("Allow", "GET")])
+    if ex.sid:
+        # The 0.6 client never names a session here (websocket.js prepareUrl): a socket
+        # always opens a new one. An unknown id is a 404, as on every transport.
+        common.find_session(ex)
+        raise HTTPError("400 Bad Request", "%s connections open new sessions only"
+                        % ex.transport)
+    settings = ex.router.settings
+    if ex.router.session_count >= settings.max_sessions:
+        # Refuse while an HTTP answer is still possible (after the upgrade only a close
+        # frame is); open_session below still guards the race with the handshake.
+        log.warning("refused a new %s session: max_sessions (%d) reached", ex.transport,
+                    settings.max_sessions)
+        raise HTTPError("503 Service Unavailable", "too many sessions")
     try:
         ws = ws_io.upgrade(ex.environ, ex.start_response,
                            max_message_size=ex.router.settings.max_http_buffer_size)
@@ -38,7 +52,8 @@ def handle(ex: Exchange) -> List[bytes]:
         return []
     session.attach()
     reader = gevent.getcurrent()
-    writer = gevent.spawn(_write, session, ws, reader)
+    reader_done = Event()
+    writer = gevent.spawn(_write, session, ws, reader, reader_done)
     try:
         while True:
             message = ws.receive()
@@ -58,6 +73,7 @@ def handle(ex: Exchange) -> List[bytes]:
     except gevent.GreenletExit:
         pass
     finally:
+        reader_done.set()
         session.close("websocket closed")
         if gevent.getcurrent() is not writer:
             writer.join(CLOSE_GRACE)
@@ -65,7 +81,7 @@ def handle(ex: Exchange) -> List[bytes]:
     return []
 
 
-def _write(session, ws, reader) -> None:
+def _write(session, ws, reader, reader_done) -> None:
     try:
         while True:
             frames = session.take(None)
@@ -77,13 +93,8 @@ def _write(session, ws, reader) -> None:
         log.debug("session %s: websocket write failed: %s", session.id, exc)
     finally:
         ws.close()
-        if not reader.dead:
-            # give the client a moment to answer the close frame, then stop reading
-            gevent.sleep(0)
-            if not reader.dead and not reader.ready():
-                gevent.spawn_later(CLOSE_GRACE, _stop_reader, reader)
-
-
-def _stop_reader(reader) -> None:
-    if not reader.dead:
-        reader.kill(block=False)
+        # Give the client a moment to answer the close frame, then stop reading. (The
+        # reader is the server's connection greenlet: it outlives the session, so wait for
+        # the read loop to end, not for the greenlet; and leave no timer behind.)
+        if not reader_done.wait(CLOSE_GRACE):
+            reader.kill(block=False)
