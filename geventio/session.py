@@ -120,6 +120,10 @@ class Session:
         self._outbox_bytes = 0
         return items
 
+    def interrupt(self) -> None:
+        """Wake a transport waiting in :meth:`take` (it returns what is queued, maybe [])."""
+        self._out_ready.set()
+
     @property
     def pending(self) -> int:
         """How many frames wait in the outbox."""

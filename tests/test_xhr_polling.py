@@ -222,3 +222,19 @@ def test_same_origin_poll_is_served(server):
     status, _, _ = request(server, "GET", "/socket.io/xhr-polling//1",
                            headers={"Origin": "http://" + host})
     assert status == 200
+
+
+def test_frames_sent_after_a_client_drops_its_poll_wait_for_the_next_poll(server, recorder):
+    import socket as _socket
+    from urllib.parse import urlsplit
+    sid, _ = connect(server)
+    request(server, "GET", "/socket.io/xhr-polling/%s/1" % sid)
+    parts = urlsplit(server)
+    sock = _socket.create_connection((parts.hostname, parts.port))
+    sock.sendall(("GET /socket.io/xhr-polling/%s/2 HTTP/1.1\r\nHost: x\r\n\r\n" % sid).encode())
+    gevent.sleep(0.05)
+    sock.close()  # the client gives up on this poll
+    gevent.sleep(0.05)
+    recorder.connections[0].send("kept")
+    status, _, body = request(server, "GET", "/socket.io/xhr-polling/%s/3" % sid)
+    assert (status, body) == (200, b"~m~4~m~kept")

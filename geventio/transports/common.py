@@ -12,7 +12,7 @@ from typing import Callable, Iterator, List, Tuple
 
 from ..legacy import LegacySession
 from ..protocol import legacy as codec
-from .http import Exchange, HTTPError, form_field
+from .http import Exchange, HTTPError, form_field, watch_disconnect
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +50,26 @@ def long_poll(ex: Exchange, render: Render) -> List[bytes]:
         raise HTTPError("409 Conflict", "another poll is already waiting on this session")
     session.polling = True
     session.attach()
+    gone: List[bool] = []
+
+    def hung_up() -> None:
+        gone.append(True)
+        session.interrupt()
+    watch = watch_disconnect(ex.environ, hung_up)
     try:
         frames = session.take(0 if session.pending else ex.router.settings.xhr_polling_timeout)
     finally:
+        watch.stop()
         session.polling = False
         session.detach()
     if frames is None:
         raise HTTPError("404 Not Found", "session closed")
+    if gone:
+        # The client dropped this poll (a 0.6 client does when its own timeout fires, then
+        # polls again): keep the frames for the next poll instead of writing them into a
+        # closed socket.
+        session.push_front(frames)
+        frames = []
     content_type, body = render(codec.encode_payload(frames))
     write = ex.start_response("200 OK", [
         ("Content-Type", content_type), ("Content-Length", str(len(body))),
