@@ -24,6 +24,13 @@ setup(
             "Flask>=2.2",
             "Django>=4.2",
         ],
+        # scripts/bench.py: the python-socketio peer (gevent mode) and the profiler
+        "bench": [
+            "python-socketio>=5,<6",
+            "python-engineio>=4",
+            "gevent-websocket>=0.10.1",
+            "py-spy>=0.3",
+        ],
     },
     entry_points={"console_scripts": ["geventio-serve = geventio.cli:main"]},
     classifiers=[
