@@ -18,6 +18,7 @@ import logging
 from typing import TYPE_CHECKING, List, Optional, Sequence
 
 import gevent
+from gevent.event import Event
 
 from .protocol import engineio as eio
 from .session import Item, Session
@@ -38,21 +39,48 @@ class EngineSession(Session):
     """An Engine.IO client's session; subclasses speak the protocol carried in MESSAGEs."""
 
     def __init__(self, router: "Router", request: "Request", transport: str, eio_version: int,
-                 b64: bool = False) -> None:
+                 b64: bool = False, extra: Optional[str] = None) -> None:
         super().__init__(router, request, transport)
+        #: what the router's ``extra_re`` matched in the URL (None without one)
+        self.extra = extra
         self.eio = eio_version
         self.protocol = "engine.io-%d" % eio_version
         #: v3 client asked for base64 binary in polling payloads (``b64=1``)
         self.b64 = b64
         self.upgrading = False
         self.upgraded = False
-        #: a polling GET / POST is in progress (one of each at a time)
-        self.get_active = False
+        #: set while a polling GET waits on this session (one at a time)
+        self._get_waiting = Event()
+        #: a polling POST is in progress (one at a time)
         self.post_active = False
         loop = gevent.get_hub().loop
         self._loop = loop
         self._ping_timer = None
         self._pong_timer = None
+
+    @property
+    def get_active(self) -> bool:
+        """A polling GET is waiting on this session."""
+        return self._get_waiting.is_set()
+
+    @get_active.setter
+    def get_active(self, value: bool) -> None:
+        if value:
+            self._get_waiting.set()
+        else:
+            self._get_waiting.clear()
+
+    def wait_for_poll(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` for a polling GET to attach; True if one is waiting."""
+        return self._get_waiting.wait(timeout)
+
+    def end_poll(self) -> None:
+        """Answer a waiting polling GET now, with what is queued or else a NOOP.
+
+        Used when the client probes a WebSocket: nothing is pushed into the outbox, so no
+        NOOP meant for the poll can be left behind and flushed over the new transport."""
+        if self.get_active:
+            self._out_ready.set()
 
     # -- opening ------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ import gevent
 
 from . import cors
 from .connection import SocketConnection
+from .engine import EngineSession
 from .legacy import LegacySession
 from .request import Request
 from .rooms import Rooms
@@ -57,6 +58,11 @@ class Route:
 
 class Router:
     """Serves ``handler`` (a SocketConnection subclass) at ``/<resource>``."""
+
+    #: The session class for Engine.IO (modern) clients: the Socket.IO layer by default.
+    #: A subclass of :class:`geventio.engine.EngineSession` overriding ``on_engine_open`` /
+    #: ``on_engine_message`` serves raw Engine.IO instead (the conformance echo does).
+    engine_session_class: Type[EngineSession] = SocketIOSession
 
     def __init__(self, handler: Type[SocketConnection], settings: Optional[Mapping[str, Any]] = None,
                  resource: str = "socket.io", extra_re: Optional[str] = None,
@@ -175,12 +181,13 @@ class Router:
         return session
 
     def _new_modern_session(self, ex: Exchange, transport: str, version: int,
-                            b64: bool) -> SocketIOSession:
+                            b64: bool) -> EngineSession:
         if len(self._sessions) >= self.settings.max_sessions:
             log.warning("refused a new session: max_sessions (%d) reached",
                         self.settings.max_sessions)
             raise HTTPError("503 Service Unavailable", "too many sessions")
-        session = SocketIOSession(self, Request(ex.environ), transport, version, b64, ex.extra)
+        session = self.engine_session_class(self, Request(ex.environ), transport, version, b64,
+                                            ex.extra)
         self._sessions[session.id] = session
         return session
 

@@ -12,13 +12,15 @@ import re
 import socket
 from typing import Dict, List, Tuple
 
-from ..engine import NOOP, as_packet, polling_payload_v4
+from ..engine import NOOP, EngineSession, as_packet, polling_payload_v4
 from ..protocol import engineio as eio
 from ..protocol.legacy import script_string
-from ..sockets import SocketIOSession
 from .http import Exchange, HTTPError, form_field, watch_disconnect
 
 log = logging.getLogger(__name__)
+
+#: how long a client's CLOSE over POST waits for a GET sent at the same moment to attach
+CLOSE_POLL_GRACE = 0.1
 
 
 class EIOError(Exception):
@@ -45,7 +47,7 @@ def handle(ex: Exchange, version: int, query: Dict[str, str]) -> List[bytes]:
         session.open(upgrades)
         return _poll(ex, session, jsonp)
     session = ex.router._sessions.get(sid)
-    if not isinstance(session, SocketIOSession):
+    if not isinstance(session, EngineSession):
         raise EIOError(1, "unknown session id")
     if session.eio != version:
         raise EIOError(3, "session %s speaks Engine.IO %d" % (sid, session.eio))
@@ -58,7 +60,7 @@ def handle(ex: Exchange, version: int, query: Dict[str, str]) -> List[bytes]:
     raise EIOError(3, "method %s not allowed on a polling session" % ex.method)
 
 
-def _poll(ex: Exchange, session: SocketIOSession, jsonp) -> List[bytes]:
+def _poll(ex: Exchange, session: EngineSession, jsonp) -> List[bytes]:
     if session.get_active:
         log.warning("session %s closed: a second GET while one is waiting", session.id)
         session.close("duplicate poll")
@@ -92,7 +94,7 @@ def _poll(ex: Exchange, session: SocketIOSession, jsonp) -> List[bytes]:
     return []
 
 
-def _render(session: SocketIOSession, items, jsonp) -> Tuple[str, bytes]:
+def _render(session: EngineSession, items, jsonp) -> Tuple[str, bytes]:
     if session.eio == 4:
         return "text/plain; charset=UTF-8", polling_payload_v4(items).encode("utf-8")
     packets = [as_packet(i) for i in items]
@@ -108,7 +110,7 @@ def _render(session: SocketIOSession, items, jsonp) -> Tuple[str, bytes]:
 _JSONP_NEWLINES = re.compile(r"(\\)?\\n")
 
 
-def _post(ex: Exchange, session: SocketIOSession, jsonp: bool) -> List[bytes]:
+def _post(ex: Exchange, session: EngineSession, jsonp: bool) -> List[bytes]:
     if session.post_active:
         log.warning("session %s closed: a second POST while one is in progress", session.id)
         session.close("duplicate post")
@@ -133,6 +135,11 @@ def _post(ex: Exchange, session: SocketIOSession, jsonp: bool) -> List[bytes]:
             for packet in packets:
                 if session.closed:
                     break
+                if packet.type == eio.CLOSE and not session.get_active:
+                    # The client's GET may be in flight on another connection that the
+                    # server happens to read second: give it a moment to attach, so that
+                    # it is answered with the NOOP rather than 400 "Session ID unknown".
+                    session.wait_for_poll(CLOSE_POLL_GRACE)
                 session.receive_packet(packet)
         except eio.ProtocolError as exc:
             log.warning("session %s closed: bad payload from %s: %s", session.id,

@@ -17,9 +17,8 @@ from typing import Dict, List, Optional
 import gevent
 
 from .. import websocket as ws_io
-from ..engine import NOOP
+from ..engine import EngineSession
 from ..protocol import engineio as eio
-from ..sockets import SocketIOSession
 from .eio_polling import EIOError
 from .http import Exchange
 
@@ -33,10 +32,10 @@ def handle(ex: Exchange, version: int, query: Dict[str, str]) -> List[bytes]:
     if ex.method != "GET":
         raise EIOError(2, "a WebSocket handshake must be a GET")
     sid = query.get("sid")
-    session: Optional[SocketIOSession] = None
+    session: Optional[EngineSession] = None
     if sid:
         found = ex.router._sessions.get(sid)
-        if not isinstance(found, SocketIOSession) or found.eio != version:
+        if not isinstance(found, EngineSession) or found.eio != version:
             raise EIOError(1, "unknown session id")
         session = found
     try:
@@ -58,7 +57,7 @@ def handle(ex: Exchange, version: int, query: Dict[str, str]) -> List[bytes]:
     return []
 
 
-def _upgrade(session: SocketIOSession, ws) -> bool:
+def _upgrade(session: EngineSession, ws) -> bool:
     """Probe and switch a polling session to this WebSocket. False (and the socket
     closed, the session untouched) if it is not upgradable or the client gives up."""
     if session.transport != "polling" or session.upgrading or session.upgraded or session.closed:
@@ -71,8 +70,7 @@ def _upgrade(session: SocketIOSession, ws) -> bool:
             message = ws.receive()
             if message == "2probe":
                 ws.send("3probe")
-                if session.get_active:
-                    session.push([NOOP])  # ends the waiting poll; the client then sends 5
+                session.end_poll()  # a waiting GET answers "6"; the client then sends 5
                 message = ws.receive()
                 while message == "2probe":  # a client may probe again
                     ws.send("3probe")
@@ -88,7 +86,7 @@ def _upgrade(session: SocketIOSession, ws) -> bool:
         session.upgrading = False
 
 
-def _run(session: SocketIOSession, ws) -> None:
+def _run(session: EngineSession, ws) -> None:
     session.attach()
     reader = gevent.getcurrent()
     writer = gevent.spawn(_write, session, ws)
@@ -117,7 +115,7 @@ def _run(session: SocketIOSession, ws) -> None:
     del reader
 
 
-def _write(session: SocketIOSession, ws) -> None:
+def _write(session: EngineSession, ws) -> None:
     v3 = session.eio == 3
     try:
         while True:
