@@ -14,7 +14,7 @@ import pytest
 
 import geventio
 from helpers.apps import Recorder, echo_handler
-from helpers.eio_client import (RS, WSClient, WSClosed, echo_engine_router, error, get,
+from helpers.eio_client import (RS, WSClient, echo_engine_router, error, get,
                                 handshake, open_packet, post, url, wait_until)
 from helpers.server import make_application, serve
 from helpers.wire import request

@@ -1,18 +1,14 @@
-"""Speak Engine.IO to a test server at the byte level: polling requests and a tiny
-masked-frame WebSocket client, plus a raw Engine.IO echo to serve.
+"""Speak Engine.IO to a test server at the byte level: polling requests and a WebSocket
+client for Engine.IO's text and binary frames, plus a raw Engine.IO echo to serve.
 """
-import base64
 import json
-import os
-import socket
 import time
-from urllib.parse import urlsplit
 
 import geventio
 from geventio.engine import EngineSession
-from geventio.protocol import websocket as wsp
 
 from .wire import request
+from .wire06 import RFC6455Client
 
 RS = "\x1e"
 
@@ -99,68 +95,38 @@ class WSClosed(Exception):
     """The server closed the WebSocket (close frame or EOF)."""
 
 
-class WSClient:
-    """A minimal RFC 6455 client: masked frames out, one message per frame in."""
+class WSClient(RFC6455Client):
+    """A browser-like WebSocket (masked frames) reading Engine.IO's text and binary frames."""
 
     def __init__(self, base, path, timeout=5.0):
-        parts = urlsplit(base)
-        self.sock = socket.create_connection((parts.hostname, parts.port), timeout=timeout)
-        self.buffer = b""
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall((
-            "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n"
-            % (path, parts.netloc, key)).encode())
-        head = self._read_until(b"\r\n\r\n")
-        self.status_line = head.split(b"\r\n", 1)[0]
-        self.response_head = head
-        if b" 101 " not in self.status_line:
-            raise WSClosed(head + self.buffer)
-        assert wsp.rfc6455_accept(key).encode() in head
-
-    def _read_until(self, marker):
-        while marker not in self.buffer:
-            self._fill()
-        i = self.buffer.index(marker) + len(marker)
-        out, self.buffer = self.buffer[:i], self.buffer[i:]
-        return out
-
-    def _fill(self):
-        chunk = self.sock.recv(65536)
-        if not chunk:
-            raise WSClosed("EOF")
-        self.buffer += chunk
-
-    def _read(self, n):
-        while len(self.buffer) < n:
-            self._fill()
-        out, self.buffer = self.buffer[:n], self.buffer[n:]
-        return out
+        super().__init__(base, path, timeout=timeout)
+        if self.status != 101:
+            raise WSClosed("HTTP %d instead of 101" % self.status)
+        assert self.headers["sec-websocket-accept"] == self.expected_accept
 
     def send(self, message):
         """A text frame for str, a binary frame for bytes."""
         if isinstance(message, str):
-            frame = wsp.encode_frame(wsp.OP_TEXT, message.encode("utf-8"), mask=os.urandom(4))
+            super().send(message)
         else:
-            frame = wsp.encode_frame(wsp.OP_BINARY, bytes(message), mask=os.urandom(4))
-        self.sock.sendall(frame)
+            self.send_binary(bytes(message))
 
     def receive(self, timeout=5.0):
-        """The next message: str (text) or bytes (binary). Raises WSClosed on close/EOF,
-        socket.timeout when nothing comes."""
-        self.sock.settimeout(timeout)
+        """The next message: str (text) or bytes (binary). Raises WSClosed when the server
+        closes, TimeoutError when nothing comes."""
         while True:
-            first = self._read(2)
-            header = wsp.parse_frame_header(first + self._read(wsp.frame_header_length(first) - 2))
-            payload = self._read(header.length)
-            if header.opcode == wsp.OP_CLOSE:
-                self.close_code = wsp.parse_close_payload(payload)[0]
-                raise WSClosed(self.close_code)
-            if header.opcode == wsp.OP_TEXT:
+            try:
+                opcode, payload = self.recv_frame(timeout)
+            except EOFError:
+                raise WSClosed("EOF") from None
+            if opcode == 0x1:
                 return payload.decode("utf-8")
-            if header.opcode == wsp.OP_BINARY:
+            if opcode == 0x2:
                 return payload
-            # ping/pong frames: not used by geventio; skip
+            if opcode == 0x8:
+                raise WSClosed(payload)
+            if opcode == 0x9:
+                self.send_frame(0xA, payload)
 
     def expect_closed(self, timeout=5.0):
         """Read until the server closes; return the messages received before that."""
@@ -175,14 +141,10 @@ class WSClient:
         """True if no message arrives within ``seconds``."""
         try:
             self.receive(seconds)
-        except socket.timeout:
+        except TimeoutError:
             return True
         return False
 
     def close(self):
-        try:
-            self.sock.sendall(wsp.encode_frame(wsp.OP_CLOSE, wsp.encode_close_payload(1000),
-                                               mask=os.urandom(4)))
-        except OSError:
-            pass
-        self.sock.close()
+        self.send_close(1000)
+        super().close()
