@@ -109,7 +109,9 @@ POLLING = {"xhr-polling": (xhr_connect, xhr_poll), "jsonp-polling": (jsonp_conne
 
 
 def live_greenlets():
-    return {g for g in gc.get_objects() if isinstance(g, gevent.Greenlet) and not g.dead}
+    # type() rather than isinstance(): lazy proxies (Django's settings) answer isinstance
+    # by evaluating themselves, which may raise.
+    return {g for g in gc.get_objects() if issubclass(type(g), gevent.Greenlet) and not g.dead}
 
 
 # -- session ids ----------------------------------------------------------------------------
