@@ -23,6 +23,11 @@ setup(
             "pytest-timeout>=2",
             "Flask>=2.2",
             "Django>=4.2",
+            # today's Python client, for tests/test_modern_python_client.py (5.12+: the
+            # disconnect handler gets the reason) and its transports
+            "python-socketio[client]>=5.12",
+            "websocket-client>=1.6",
+            "requests>=2.28",
         ],
         # scripts/bench.py: the python-socketio peer (gevent mode) and the profiler
         "bench": [
