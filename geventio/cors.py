@@ -44,7 +44,7 @@ def origin_allowed(origin: Optional[str], environ: Mapping[str, object],
 def cors_headers(environ: Mapping[str, object], allowed: OriginsSetting) -> List[Header]:
     """Headers letting the requesting page read the response (empty when no Origin)."""
     origin = environ.get("HTTP_ORIGIN")
-    if not origin:
+    if not origin or not origin_allowed(str(origin), environ, allowed):
         return []
     # The origin is echoed (never "*") so that credentialed requests work too.
     return [("Access-Control-Allow-Origin", str(origin)),

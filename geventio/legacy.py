@@ -39,6 +39,7 @@ class LegacySession(Session):
         self._beats_missed = 0
         #: a long-poll GET is waiting on this session (only one may)
         self.polling = False
+        self._refused = False
 
     # -- opening ------------------------------------------------------------------------
 
@@ -60,6 +61,9 @@ class LegacySession(Session):
             log.exception("session %s: on_open raised; refusing the connection", self.id)
             accepted = False
         if accepted is False:
+            # A refused connection never opened: on_close is not called (as for modern
+            # clients refused by on_open).
+            self._refused = True
             self.close("refused by on_open")
             return False
         if self.transport in STREAMING:
@@ -145,7 +149,8 @@ class LegacySession(Session):
         super().close(reason)
 
     def on_closed(self) -> None:
-        self.connection.on_close()
+        if not self._refused:
+            self.connection.on_close()
 
 
 # -- calling on_open with the arguments it can take ------------------------------------------

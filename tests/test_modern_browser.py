@@ -174,11 +174,6 @@ def test_a_list_refuses_an_origin_not_on_it(servers):
     assert status == 403
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "geventio.cors.cors_headers() ignores the `allowed` setting and reflects any Origin, "
-    "with Access-Control-Allow-Credentials: true, on every response including the 403 "
-    "that refuses that origin (Exchange.respond adds them); a refused origin should get "
-    "no Access-Control-Allow-* headers"))
 def test_a_refused_origin_is_not_granted_cors_headers(servers):
     _, io_base, _ = servers
     status, headers, _ = request(io_base, "GET", HANDSHAKE % "socket.io",

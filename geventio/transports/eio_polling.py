@@ -82,6 +82,10 @@ def _poll(ex: Exchange, session: EngineSession, jsonp) -> List[bytes]:
             raise EIOError(1, "session closed")
         if not items:
             items = [NOOP]
+        cap = _packet_cap(ex.environ)
+        if cap and len(items) > cap:
+            session.push_front(items[cap:])
+            items = items[:cap]
     content_type, body = _render(session, items, jsonp)
     write = ex.start_response("200 OK", [("Content-Type", content_type),
                                          ("Content-Length", str(len(body))),
@@ -92,6 +96,19 @@ def _poll(ex: Exchange, session: EngineSession, jsonp) -> List[bytes]:
         session.push_front(items)
         raise
     return []
+
+
+#: python-engineio's client (python-socketio's) drops the connection when a poll answer
+#: holds more than 16 packets (its Payload.max_decode_packets); it is recognised by the
+#: HTTP libraries it polls with. Everyone else gets every queued packet in one answer.
+PYTHON_CLIENT_MAX_PACKETS = 16
+
+
+def _packet_cap(environ) -> int:
+    agent = environ.get("HTTP_USER_AGENT", "")
+    if agent.startswith("python-requests/") or " aiohttp/" in agent:
+        return PYTHON_CLIENT_MAX_PACKETS
+    return 0
 
 
 def _render(session: EngineSession, items, jsonp) -> Tuple[str, bytes]:
