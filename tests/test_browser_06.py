@@ -97,3 +97,26 @@ def test_a_client_side_disconnect_is_seen_by_the_server(scenario):
     _, result, _, recorder = scenario
     assert result["steps"]["clientDisconnected"]
     assert recorder.events.count(("close", result["secondSid"])) == 1
+
+
+@pytest.fixture(scope="module", params=["xhr-polling", "jsonp-polling"])
+def cross_origin(request):
+    """The page comes from one server; the 0.6 client talks to geventio on another port."""
+    recorder = Recorder()
+    handler = type("Echo", (Echo,), {"recorder": recorder})
+    page_app = static_app({"/": ("text/html; charset=utf-8", PAGE)})
+    with serve(make_application([], fallback=page_app)) as page_base:
+        router = geventio.get_router(handler, dict(SETTINGS, cors_allowed_origins=[page_base]))
+        with serve(make_application([router.route()])) as io_base:
+            port = io_base.rsplit(":", 1)[1]
+            run = run_pages("%s/?transport=%s&port=%s" % (page_base, request.param, port),
+                            timeout=60)
+            yield run["pages"][0]["result"] or {}, recorder
+
+
+def test_a_page_from_another_origin_connects_and_echoes(cross_origin):
+    result, recorder = cross_origin
+    assert not result.get("errors"), result
+    assert result["steps"]["string"] == "hello"
+    assert result["steps"]["burst"] == ["burst %d" % i for i in range(50)]
+    assert ("open", result["sid"]) in recorder.events
