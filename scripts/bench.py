@@ -434,6 +434,8 @@ def summarize(case: Case, runs: Dict[str, List[Dict[str, Any]]],
                           if "other_server_core" in r), default=None),
             "runs": rs,
         }
+    row["round_ratios"] = [a / b for a, b in zip(row["geventio"]["all"],
+                                                 row["python-socketio"]["all"]) if b]
     g, p = row["geventio"]["rate"], row["python-socketio"]["rate"]
     ratio = (g / p) if g is not None and p else None
     row["ratio"] = ratio
@@ -469,11 +471,15 @@ def print_table(rows: List[Dict[str, Any]], opts: argparse.Namespace) -> None:
         if n == 0:
             print("  ".join("-" * w for w in widths))
     if opts.rounds > 1:
-        print("\nspread over %d rounds (each value, in run order):" % opts.rounds)
+        print("\nspread over %d rounds (each value, in run order; the ratio of each round's "
+              "back-to-back pair last):" % opts.rounds)
         for r in rows:
             for impl in IMPLS:
                 print("  %-30s %-16s %s" % (r["title"], impl,
                                              ", ".join(fmt(v, r["unit"]) for v in r[impl]["all"])))
+            if r.get("round_ratios"):
+                print("  %-30s %-16s %s" % (r["title"], "ratio",
+                                             ", ".join("%.2fx" % x for x in r["round_ratios"])))
 
 
 def main() -> int:
