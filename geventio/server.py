@@ -25,9 +25,11 @@ class Handler(WebSocketHandler):
     (reading ``environ['wsgi.websocket']``, as Flask-Sockets style apps do) keep working.
     """
 
-    # gevent-websocket's log_request logs every request at INFO on its own logger; keep
-    # pywsgi's, which writes to the server's log (geventio.access, at DEBUG).
-    log_request = WSGIHandler.log_request
+    def log_request(self) -> None:
+        # pywsgi's request line, on geventio.access at DEBUG; formatted only when someone
+        # listens. (gevent-websocket's version would log every request at INFO.)
+        if access_log.isEnabledFor(logging.DEBUG):
+            WSGIHandler.log_request(self)
 
     def run_application(self) -> None:
         app = self.application

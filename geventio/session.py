@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Deque, List, Optional, Set, Uni
 
 import gevent
 from gevent.event import Event
-from gevent.queue import Full, Queue
+from gevent.queue import Empty, Full, Queue
 
 if TYPE_CHECKING:  # pragma: no cover
     from .request import Request
@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 Item = Union[str, bytes]
 
 _WAKE = object()
+
+#: seconds a session's worker greenlet waits for more work before it ends
+WORKER_IDLE = 2.0
 
 
 def new_session_id() -> str:
@@ -62,7 +65,7 @@ class Session:
         self._outbox_bytes = 0
         self._out_ready = Event()
         self._inbox: Optional[Queue] = None
-        self._worker: Optional[gevent.Greenlet] = None
+        self._worker = None  # a raw greenlet while the worker runs
         self._greenlets: Set[gevent.Greenlet] = set()
         self._closing = False
 
@@ -143,7 +146,7 @@ class Session:
         if self._inbox is None:
             self._inbox = Queue(self.settings.max_pending_messages)
         if self._worker is None:
-            self._worker = gevent.spawn(self._work)
+            self._worker = gevent.spawn_raw(self._work)
         job = (fn, args)
         while not self._closing:
             try:
@@ -157,7 +160,16 @@ class Session:
         inbox = self._inbox
         assert inbox is not None
         while not (self._closing and inbox.empty()):
-            job = inbox.get()
+            try:
+                job = inbox.get(timeout=None if self._closing else WORKER_IDLE)
+            except Empty:
+                if self._closing:
+                    continue
+                # Idle: let the greenlet (and the queue) go; the next job starts a new one.
+                # An idle connection then costs no worker at all.
+                self._worker = None
+                self._inbox = None
+                return
             if job is _WAKE:
                 continue
             fn, args = job
@@ -197,7 +209,7 @@ class Session:
         self._greenlets.clear()
         if self._worker is None:
             self._inbox = self._inbox or Queue(1)
-            self._worker = gevent.spawn(self._work)
+            self._worker = gevent.spawn_raw(self._work)
         if self._inbox is not None:
             try:
                 self._inbox.put_nowait(_WAKE)

@@ -8,6 +8,7 @@ import random
 import re
 
 import gevent
+import greenlet
 from gevent.event import Event
 from gevent.pool import Pool
 import pytest
@@ -111,7 +112,8 @@ POLLING = {"xhr-polling": (xhr_connect, xhr_poll), "jsonp-polling": (jsonp_conne
 def live_greenlets():
     # type() rather than isinstance(): lazy proxies (Django's settings) answer isinstance
     # by evaluating themselves, which may raise.
-    return {g for g in gc.get_objects() if issubclass(type(g), gevent.Greenlet) and not g.dead}
+    # Raw greenlets count too: the session's worker is one.
+    return {g for g in gc.get_objects() if issubclass(type(g), greenlet.greenlet) and not g.dead}
 
 
 # -- session ids ----------------------------------------------------------------------------
@@ -346,3 +348,16 @@ def test_router_send_to_a_room_skipping_one_member_reaches_exactly_the_others(st
     finally:
         for peer in peers.values():
             peer.close()
+
+
+def test_an_idle_sessions_worker_greenlet_ends_and_a_new_job_starts_another(start, recorder,
+                                                                            monkeypatch):
+    monkeypatch.setattr(geventio.session, "WORKER_IDLE", 0.1)
+    router, base = start(session_expiry=30)
+    xhr_connect(base)
+    session = recorder.connections[0].session
+    done = []
+    session.run(done.append, 1)
+    recorder.wait_for(lambda: session._worker is None, timeout=2)
+    session.run(done.append, 2)
+    recorder.wait_for(lambda: done == [1, 2])

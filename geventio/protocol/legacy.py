@@ -62,9 +62,12 @@ def utf16_len(text: str) -> int:
     return n + sum(1 for ch in text if ord(ch) > 0xFFFF)
 
 
+_ENCODE = simplejson.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def dumps(value: Any) -> str:
     """JSON text as JavaScript's JSON.stringify writes it (compact, non-ASCII kept)."""
-    return simplejson.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODE(value)
 
 
 def frame(data: str) -> str:

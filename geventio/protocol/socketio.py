@@ -151,12 +151,17 @@ def _deconstruct(obj: Any, buffers: list[bytes]) -> Any:
     return obj if copy is None else copy
 
 
+# Built once: json.dumps() with keyword arguments builds a new encoder on every call.
+_ENCODE = json.JSONEncoder(separators=(',', ':'), ensure_ascii=False, ignore_nan=True).encode
+_ENCODE_ASCII = json.JSONEncoder(separators=(',', ':'), ignore_nan=True).encode
+
+
 def _dumps(data: Any) -> str:
     """Compact JSON like JavaScript's JSON.stringify (NaN -> null, UTF-8 text)."""
-    text = json.dumps(data, separators=(',', ':'), ensure_ascii=False, ignore_nan=True)
-    if _SURROGATE.search(text):
+    text = _ENCODE(data)
+    if not text.isascii() and _SURROGATE.search(text):
         # Lone surrogates cannot be sent as UTF-8; escape them as JSON.stringify does.
-        text = json.dumps(data, separators=(',', ':'), ignore_nan=True)
+        text = _ENCODE_ASCII(data)
     return text
 
 

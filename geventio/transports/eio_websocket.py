@@ -15,6 +15,7 @@ import logging
 from typing import Dict, List, Optional
 
 import gevent
+from gevent.event import Event
 
 from .. import websocket as ws_io
 from ..engine import EngineSession
@@ -88,8 +89,9 @@ def _upgrade(session: EngineSession, ws) -> bool:
 
 def _run(session: EngineSession, ws) -> None:
     session.attach()
-    reader = gevent.getcurrent()
-    writer = gevent.spawn(_write, session, ws)
+    written = Event()
+    # A raw greenlet: no spawning-stack capture, the cheapest thing that can block on I/O.
+    writer = gevent.spawn_raw(_write, session, ws, written)
     decode = eio.decode_packet if session.eio == 4 else eio.decode_packet_v3
     try:
         while not session.closed:
@@ -109,13 +111,11 @@ def _run(session: EngineSession, ws) -> None:
         pass
     finally:
         session.close("transport close")
-        if gevent.getcurrent() is not writer:
-            writer.join(CLOSE_GRACE)
-            writer.kill(block=False)
-    del reader
+        if not written.wait(CLOSE_GRACE):
+            gevent.kill(writer)
 
 
-def _write(session: EngineSession, ws) -> None:
+def _write(session: EngineSession, ws, written: Event) -> None:
     v3 = session.eio == 3
     try:
         while True:
@@ -130,4 +130,7 @@ def _write(session: EngineSession, ws) -> None:
     except Exception as exc:
         log.debug("session %s: WebSocket write failed: %s", session.id, exc)
     finally:
-        ws.close()
+        try:
+            ws.close()
+        finally:
+            written.set()
