@@ -68,6 +68,10 @@ class Session:
         self._worker = None  # a raw greenlet while the worker runs
         self._greenlets: Set[gevent.Greenlet] = set()
         self._closing = False
+        #: Called (with no arguments) after frames are queued and once when the session
+        #: closes, by a transport that writes without a waiting greenlet (WebSocket). It must
+        #: not block and not raise; it drains the outbox with :meth:`take_nowait`.
+        self.on_push: Optional[Callable[[], None]] = None
 
     def __repr__(self) -> str:
         return "<%s %s %s%s>" % (type(self).__name__, self.id, self.transport,
@@ -97,6 +101,8 @@ class Session:
         self._outbox.extend(items)
         self._outbox_bytes += size
         self._out_ready.set()
+        if self.on_push is not None:
+            self.on_push()
         return True
 
     def push_front(self, items: List[Item]) -> None:
@@ -105,6 +111,8 @@ class Session:
             self._outbox.extendleft(reversed(items))
             self._outbox_bytes += sum(len(i) for i in items)
             self._out_ready.set()
+            if self.on_push is not None:
+                self.on_push()
 
     def take(self, timeout: Optional[float] = None) -> Optional[List[Item]]:
         """Everything queued, waiting up to ``timeout`` for something to arrive.
@@ -116,6 +124,16 @@ class Session:
                 return None
             self._out_ready.clear()
             self._out_ready.wait(timeout)
+        if not self._outbox:
+            return None if self.closed else []
+        items = list(self._outbox)
+        self._outbox.clear()
+        self._outbox_bytes = 0
+        return items
+
+    def take_nowait(self) -> Optional[List[Item]]:
+        """Everything queued, without waiting: a possibly empty list, ``None`` once the
+        session is closed and drained."""
         if not self._outbox:
             return None if self.closed else []
         items = list(self._outbox)
@@ -202,6 +220,11 @@ class Session:
         log.debug("session %s closing: %s", self.id, reason)
         self.router._forget(self)
         self._out_ready.set()
+        if self.on_push is not None:
+            try:
+                self.on_push()
+            except Exception:  # pragma: no cover - the hook must not raise
+                log.exception("session %s: on_push raised while closing", self.id)
         current = gevent.getcurrent()
         for g in list(self._greenlets):
             if g is not current:

@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence, T
 from urllib.parse import quote
 
 import gevent
+import gevent.socket
 from gevent.lock import Semaphore
 
 from geventio.protocol.websocket import (
@@ -49,6 +50,13 @@ Message = Union[str, bytes]
 WriteCallable = Callable[[bytes], Any]
 
 _READ_CHUNK = 65536
+
+
+def _plain_socket(write: Any) -> Any:
+    """The gevent socket behind pywsgi's write callable when it is a plain TCP socket (not
+    TLS): non-blocking writes go straight to it. None otherwise."""
+    sock = getattr(getattr(write, "__self__", None), "socket", None)
+    return sock if type(sock) is gevent.socket.socket else None
 
 
 class WebSocketClosed(ConnectionError):
@@ -184,6 +192,7 @@ class WebSocket:
         self.close_timeout = close_timeout
         self._stream = stream
         self._write = write
+        self._sock = _plain_socket(write)  # for send_many_nowait
         self._write_lock = Semaphore()
         self._write_failed = False
         self._close_sent = False
@@ -234,6 +243,52 @@ class WebSocket:
         if data:
             self._send_raw(data, message=True)
 
+    def send_many_nowait(self, messages: Sequence[Message]) -> Tuple[Optional[bytes], bool]:
+        """Send several messages with one non-blocking socket write, if possible.
+
+        Returns ``(None, False)`` when everything was written. Otherwise returns
+        ``(rest, locked)``: the encoded bytes still to be written, which the caller must
+        hand to :meth:`finish_send` (from a greenlet that may block) before sending anything
+        else. When ``locked`` is True part of a frame went out and the write lock stays held
+        until :meth:`finish_send`, so that no other frame is interleaved.
+        Raises :class:`WebSocketClosed` like :meth:`send`.
+        """
+        if self.closed:
+            raise WebSocketClosed("the WebSocket is closed")
+        data = b"".join([self._encode(message) for message in messages])
+        if not data:
+            return None, False
+        sock = self._sock
+        if sock is None or not self._write_lock.acquire(blocking=False):
+            return data, False
+        try:
+            if self._write_failed:
+                raise WebSocketClosed("the WebSocket connection is broken")
+            try:
+                sent = sock.send(data, 0, 0.0)
+            except BlockingIOError:
+                sent = 0
+        except WebSocketClosed:
+            self._write_lock.release()
+            raise
+        except Exception as exc:
+            self._write_failed = True
+            self._write_lock.release()
+            log.debug("WebSocket write failed: %s", exc)
+            self._terminate()
+            raise WebSocketClosed("the WebSocket connection broke: %s" % exc) from exc
+        if sent >= len(data):
+            self._write_lock.release()
+            return None, False
+        if sent == 0:
+            self._write_lock.release()
+            return data, False
+        return data[sent:], True
+
+    def finish_send(self, rest: bytes, locked: bool) -> None:
+        """Write what :meth:`send_many_nowait` left, blocking (see there)."""
+        self._send_raw(rest, message=not locked, locked=locked)
+
     def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
         """Start the closing handshake (idempotent, never raises).
 
@@ -282,8 +337,8 @@ class WebSocket:
                 from exc
 
     def _send_raw(self, data: bytes, timeout: Optional[float] = None,
-                  message: bool = False) -> None:
-        if not self._write_lock.acquire(timeout=timeout):
+                  message: bool = False, locked: bool = False) -> None:
+        if not locked and not self._write_lock.acquire(timeout=timeout):
             raise WebSocketClosed("another write has been blocked for %ss" % timeout)
         try:
             if self._write_failed:

@@ -6,8 +6,9 @@ client sends ``5`` and from then on everything goes over the WebSocket. Nothing 
 lost or reordered: packets stay in the session's outbox until the transport that owns it
 flushes them.
 
-The request greenlet reads; a writer greenlet sends each batch of queued packets in one
-socket write.
+The request greenlet reads. Queued packets are written by whichever greenlet pushes them,
+with one non-blocking socket write per batch; a writer greenlet exists only while the socket
+would block (see :class:`OutboxWriter`).
 """
 from __future__ import annotations
 
@@ -89,9 +90,8 @@ def _upgrade(session: EngineSession, ws) -> bool:
 
 def _run(session: EngineSession, ws) -> None:
     session.attach()
-    written = Event()
-    # A raw greenlet: no spawning-stack capture, the cheapest thing that can block on I/O.
-    writer = gevent.spawn_raw(_write, session, ws, written)
+    writer = OutboxWriter(session, ws, _v3_encoder if session.eio == 3 else None)
+    writer.start()
     decode = eio.decode_packet if session.eio == 4 else eio.decode_packet_v3
     try:
         while not session.closed:
@@ -111,26 +111,104 @@ def _run(session: EngineSession, ws) -> None:
         pass
     finally:
         session.close("transport close")
-        if not written.wait(CLOSE_GRACE):
-            gevent.kill(writer)
+        writer.wait_done(CLOSE_GRACE)
 
 
-def _write(session: EngineSession, ws, written: Event) -> None:
-    v3 = session.eio == 3
-    try:
-        while True:
-            items = session.take(None)
-            if items is None:
-                break
-            if not items:
-                continue
-            if v3:
-                items = [b"\x04" + i if isinstance(i, bytes) else i for i in items]
-            ws.send_many(items)
-    except Exception as exc:
-        log.debug("session %s: WebSocket write failed: %s", session.id, exc)
-    finally:
+def _v3_encoder(items):
+    return [b"\x04" + i if isinstance(i, bytes) else i for i in items]
+
+
+class OutboxWriter:
+    """Writes a session's outbox to its WebSocket with no greenlet while nothing is pending.
+
+    Installed as the session's ``on_push`` hook: frames pushed while no write is in progress
+    are sent at once by the pushing greenlet with one non-blocking write. Only when the
+    socket would block (or a write is in progress) does a raw greenlet start; it writes the
+    rest, then drains the outbox in order and ends when it is empty. A pusher (a broadcast,
+    say) never blocks on a slow client. When the session closes, what is queued is flushed
+    and the WebSocket closed (in a greenlet, as a close frame may block); ``on_done`` runs
+    after that.
+    """
+
+    __slots__ = ("session", "ws", "encode", "on_done", "busy", "greenlet", "done")
+
+    def __init__(self, session, ws, encode=None, on_done=None) -> None:
+        self.session = session
+        self.ws = ws
+        self.encode = encode  # items -> messages (None: as they are)
+        self.on_done = on_done
+        self.busy = False  # a write is in progress (a greenlet owns the writing)
+        self.greenlet = None
+        self.done: Optional[Event] = None  # set once the WebSocket is closed by us
+
+    def start(self) -> None:
+        self.session.on_push = self.flush
+        self.flush()  # what was queued before (an upgrade)
+
+    def flush(self) -> None:
+        session = self.session
+        if session.closed:
+            if self.done is None:
+                self.done = Event()
+                if not self.busy:  # else the writing greenlet flushes and closes
+                    self.busy = True
+                    self.greenlet = gevent.spawn_raw(self._drain, None, False)
+            return
+        if self.busy:
+            return  # the writing greenlet picks it up
+        items = session.take_nowait()
+        if not items:
+            return
+        if self.encode is not None:
+            items = self.encode(items)
+        self.busy = True
+        try:
+            rest, locked = self.ws.send_many_nowait(items)
+        except Exception as exc:
+            log.debug("session %s: WebSocket write failed: %s", session.id, exc)
+            self.busy = False
+            session.close("transport error")
+            return
+        if rest is None:
+            self.busy = False
+        else:
+            self.greenlet = gevent.spawn_raw(self._drain, rest, locked)
+
+    def _drain(self, rest, locked) -> None:
+        session, ws = self.session, self.ws
+        try:
+            if rest is not None:
+                ws.finish_send(rest, locked)
+            while True:
+                items = session.take_nowait()
+                if items is None:
+                    break  # closed and drained
+                if not items:  # nothing more for now: the next push writes directly
+                    self.busy = False
+                    self.greenlet = None
+                    return
+                if self.encode is not None:
+                    items = self.encode(items)
+                ws.send_many(items)
+        except Exception as exc:
+            log.debug("session %s: WebSocket write failed: %s", session.id, exc)
+        if not session.closed:
+            session.close("transport error")  # calls flush: busy, nothing more to do
+        if self.done is None:
+            self.done = Event()
         try:
             ws.close()
         finally:
-            written.set()
+            self.busy = False
+            self.greenlet = None
+            self.done.set()
+            if self.on_done is not None:
+                self.on_done()
+
+    def wait_done(self, timeout: float) -> None:
+        """After the session closed: wait for the final flush, then kill a stuck writer."""
+        done = self.done
+        if done is not None and not done.wait(timeout):
+            g = self.greenlet
+            if g is not None:
+                gevent.kill(g)

@@ -1,7 +1,9 @@
 """websocket (and flashsocket, the same protocol through Flash): one socket both ways.
 
-The request greenlet reads; a writer greenlet drains the session's outbox and sends each
-batch as one WebSocket message (a 0.6 payload may hold several frames). Either side
+The request greenlet reads; each batch queued in the session's outbox is sent as one
+WebSocket message (a 0.6 payload may hold several frames), written directly by the pushing
+greenlet when the socket takes it, else by a writer greenlet that lives while the socket
+would block (:class:`~geventio.transports.eio_websocket.OutboxWriter`). Either side
 ending ends the session; frames queued before a server-side close are sent first.
 """
 from __future__ import annotations
@@ -15,6 +17,7 @@ from gevent.event import Event
 from .. import websocket as ws_io
 from ..protocol import legacy as codec
 from . import common
+from .eio_websocket import OutboxWriter
 from .http import Exchange, HTTPError
 
 log = logging.getLogger(__name__)
@@ -53,7 +56,16 @@ def handle(ex: Exchange) -> List[bytes]:
     session.attach()
     reader = gevent.getcurrent()
     reader_done = Event()
-    writer = gevent.spawn(_write, session, ws, reader, reader_done)
+
+    def stop_reader() -> None:
+        # Give the client a moment to answer the close frame, then stop reading. (The
+        # reader is the server's connection greenlet: it outlives the session, so wait for
+        # the read loop to end, not for the greenlet; and leave no timer behind.)
+        if not reader_done.wait(CLOSE_GRACE):
+            reader.kill(block=False)
+
+    writer = OutboxWriter(session, ws, _encode, stop_reader)
+    writer.start()
     try:
         while True:
             message = ws.receive()
@@ -75,26 +87,10 @@ def handle(ex: Exchange) -> List[bytes]:
     finally:
         reader_done.set()
         session.close("websocket closed")
-        if gevent.getcurrent() is not writer:
-            writer.join(CLOSE_GRACE)
-            writer.kill(block=False)
+        if gevent.getcurrent() is not writer.greenlet:
+            writer.wait_done(CLOSE_GRACE)
     return []
 
 
-def _write(session, ws, reader, reader_done) -> None:
-    try:
-        while True:
-            frames = session.take(None)
-            if frames is None:
-                break
-            if frames:
-                ws.send(codec.encode_payload(frames))
-    except Exception as exc:  # the peer is gone; the reader will notice too
-        log.debug("session %s: websocket write failed: %s", session.id, exc)
-    finally:
-        ws.close()
-        # Give the client a moment to answer the close frame, then stop reading. (The
-        # reader is the server's connection greenlet: it outlives the session, so wait for
-        # the read loop to end, not for the greenlet; and leave no timer behind.)
-        if not reader_done.wait(CLOSE_GRACE):
-            reader.kill(block=False)
+def _encode(frames):
+    return [codec.encode_payload(frames)]
