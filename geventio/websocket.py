@@ -51,6 +51,11 @@ WriteCallable = Callable[[bytes], Any]
 
 _READ_CHUNK = 65536
 
+#: RFC 6455 reads land here first (one buffer for the process, see WebSocket._read_more)
+_SCRATCH_SIZE = 16384
+_SCRATCH = bytearray(_SCRATCH_SIZE)
+_SCRATCH_VIEW = memoryview(_SCRATCH)
+
 
 def _plain_socket(write: Any) -> Any:
     """The gevent socket behind pywsgi's write callable when it is a plain TCP socket (not
@@ -200,6 +205,11 @@ class WebSocket:
         self._finished = False  # nothing more will be read
         self._stream_released = False
         self._close_timer: Optional[gevent.Greenlet] = None
+        # Reading straight from the socket (see _switch_to_socket): the socket, and the
+        # bytes received but not parsed yet (usually none), from _rpos on.
+        self._rsock: Any = None
+        self._rbuf = b""
+        self._rpos = 0
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -395,9 +405,17 @@ class WebSocket:
             self._release_stream()
 
     def _shutdown_socket(self) -> None:
-        # Wakes a greenlet blocked in receive() and sends FIN. The stream's fd is duplicated
-        # only for the shutdown() call (the handler's own socket object is not reachable
-        # through WSGI); shutdown acts on the connection shared by both descriptors.
+        # Wakes a greenlet blocked in receive() and sends FIN.
+        rsock = self._rsock
+        if rsock is not None:
+            try:
+                rsock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        # Through the stream: its fd is duplicated only for the shutdown() call (the
+        # handler's own socket object is not always reachable through WSGI); shutdown acts
+        # on the connection shared by both descriptors.
         if self._stream_released:
             return
         try:
@@ -431,10 +449,80 @@ class WebSocket:
         """``n`` bytes, or None at end of stream."""
         if n == 0:
             return b""
-        data = self._stream.read(n)
-        if not data or len(data) < n:
-            return None
+        if self._rsock is None and not self._switch_to_socket():
+            data = self._stream.read(n)
+            if not data or len(data) < n:
+                return None
+            return data
+        buf, pos = self._rbuf, self._rpos
+        end = pos + n
+        if end <= len(buf):
+            if end == len(buf):
+                self._rbuf, self._rpos = b"", 0
+            else:
+                self._rpos = end
+            return buf[pos:end]
+        return self._read_more(n)
+
+    def _read_more(self, n: int) -> Optional[bytes]:
+        have = self._rbuf[self._rpos:]
+        self._rbuf, self._rpos = b"", 0
+        recv_into = self._rsock.recv_into
+        if n > _SCRATCH_SIZE:  # a big payload: straight into its own buffer
+            out = bytearray(n)
+            got = len(have)
+            out[:got] = have
+            view = memoryview(out)
+            while got < n:
+                r = recv_into(view[got:])
+                if not r:
+                    return None
+                got += r
+            return bytes(out)
+        chunks = [have] if have else []
+        total = len(have)
+        while total < n:
+            # One recv into the process-wide scratch buffer, copied out at once: no other
+            # greenlet runs between the recv and the copy.
+            r = recv_into(_SCRATCH)
+            if not r:
+                return None
+            chunks.append(bytes(_SCRATCH_VIEW[:r]))
+            total += r
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if total > n:
+            self._rbuf, self._rpos = data, n
+            return data[:n]
         return data
+
+    def _switch_to_socket(self) -> bool:
+        """Read from the socket itself rather than pywsgi's buffered rfile (8 KiB of buffer
+        for the connection's life, two buffered reads per frame). Whatever the rfile
+        already holds (a frame sent right behind the handshake) is taken over first; the
+        rfile is then closed, which frees its buffer and tells pywsgi the connection is
+        not HTTP any more. False (keep reading the stream) if the stream is not the plain
+        socket's rfile."""
+        sock = self._sock
+        stream = self._stream
+        if (sock is None or self._stream_released
+                or getattr(getattr(stream, "raw", None), "_sock", None) is not sock
+                or not hasattr(stream, "peek")):
+            return False
+        timeout = sock.gettimeout()
+        sock.settimeout(0.0)
+        try:
+            # The buffered bytes, or one non-blocking read when there are none.
+            pending = stream.peek()
+            if pending:
+                pending = stream.read(len(pending))
+        except (BlockingIOError, ValueError):
+            return False
+        finally:
+            sock.settimeout(timeout)
+        self._rsock = sock
+        self._rbuf, self._rpos = bytes(pending or b""), 0
+        self._release_stream()
+        return True
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
