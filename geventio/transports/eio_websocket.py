@@ -150,9 +150,13 @@ class OutboxWriter:
         if session.closed:
             if self.done is None:
                 self.done = Event()
-                if not self.busy:  # else the writing greenlet flushes and closes
-                    self.busy = True
-                    self.greenlet = gevent.spawn_raw(self._drain, None, False)
+                if self.busy:
+                    return  # the writing greenlet flushes and closes
+                if self.ws.closed and not session.pending and self.on_done is None:
+                    self.done.set()  # nothing left to send, nor a way to send it
+                    return
+                self.busy = True
+                self.greenlet = gevent.spawn_raw(self._drain, None, False)
             return
         if self.busy:
             return  # the writing greenlet picks it up
@@ -165,31 +169,34 @@ class OutboxWriter:
         try:
             rest, locked = self.ws.send_many_nowait(items)
         except Exception as exc:
+            # This may run in the hub (a heartbeat): close in a greenlet.
             log.debug("session %s: WebSocket write failed: %s", session.id, exc)
-            self.busy = False
-            session.close("transport error")
+            self.greenlet = gevent.spawn_raw(self._drain, None, False, True)
             return
         if rest is None:
             self.busy = False
         else:
             self.greenlet = gevent.spawn_raw(self._drain, rest, locked)
 
-    def _drain(self, rest, locked) -> None:
+    def _drain(self, rest, locked, broken=False) -> None:
+        """Write ``rest`` then the outbox until it is empty; once the session is closed (or
+        the connection ``broken``), close the WebSocket."""
         session, ws = self.session, self.ws
         try:
-            if rest is not None:
-                ws.finish_send(rest, locked)
-            while True:
-                items = session.take_nowait()
-                if items is None:
-                    break  # closed and drained
-                if not items:  # nothing more for now: the next push writes directly
-                    self.busy = False
-                    self.greenlet = None
-                    return
-                if self.encode is not None:
-                    items = self.encode(items)
-                ws.send_many(items)
+            if not broken:
+                if rest is not None:
+                    ws.finish_send(rest, locked)
+                while True:
+                    items = session.take_nowait()
+                    if items is None:
+                        break  # closed and drained
+                    if not items:  # nothing more for now: the next push writes directly
+                        self.busy = False
+                        self.greenlet = None
+                        return
+                    if self.encode is not None:
+                        items = self.encode(items)
+                    ws.send_many(items)
         except Exception as exc:
             log.debug("session %s: WebSocket write failed: %s", session.id, exc)
         if not session.closed:
