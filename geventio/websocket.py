@@ -572,6 +572,37 @@ class RFC6455WebSocket(WebSocket):
         return parse_frame_header(start + rest)
 
     def _receive_message(self) -> Optional[Message]:
+        if self._rsock is not None and not self._close_sent:
+            # Fast path: a whole small unfragmented data frame is in the buffer (after at
+            # most one recv). Anything else goes the general way below.
+            buf, pos = self._rbuf, self._rpos
+            if pos >= len(buf):
+                r = self._rsock.recv_into(_SCRATCH)
+                if not r:
+                    log.debug("WebSocket peer closed the connection without a close frame")
+                    self._terminate()
+                    return None
+                buf, pos = self._rbuf, self._rpos = bytes(_SCRATCH_VIEW[:r]), 0
+            if len(buf) - pos >= 6:
+                b0 = buf[pos]
+                b1 = buf[pos + 1]
+                n = b1 - 0x80  # masked, 7-bit length
+                end = pos + 6 + n
+                if ((b0 == 0x81 or b0 == 0x82) and 0 <= n < 126 and end <= len(buf)
+                        and n <= self.max_message_size):
+                    payload = apply_mask(buf[pos + 6:end], buf[pos + 2:pos + 6])
+                    if end == len(buf):
+                        self._rbuf, self._rpos = b"", 0
+                    else:
+                        self._rpos = end
+                    if b0 == 0x82:
+                        return payload
+                    try:
+                        return payload.decode("utf-8")
+                    except UnicodeDecodeError as exc:
+                        raise FrameError("invalid UTF-8 in a text message near byte %d of the "
+                                         "message (%s)" % (max(exc.start, 0), exc.reason),
+                                         close_code=CLOSE_INVALID_DATA) from None
         opcode = None  # of the message being assembled
         parts: list = []
         size = 0
