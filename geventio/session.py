@@ -18,8 +18,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections import deque
-from typing import TYPE_CHECKING, Any, Callable, Deque, List, Optional, Set, Union
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Set, Union
 
 import gevent
 from gevent.event import Event
@@ -61,7 +60,9 @@ class Session:
         self.closed = False
         self.close_reason: Optional[str] = None
 
-        self._outbox: Deque[Item] = deque()
+        # A list, not a deque: an empty deque costs a 64-slot block (~0.7 KiB) per session,
+        # and taking everything hands the list over instead of copying it.
+        self._outbox: List[Item] = []
         self._outbox_bytes = 0
         self._out_ready = Event()
         self._inbox: Optional[Queue] = None
@@ -108,7 +109,7 @@ class Session:
     def push_front(self, items: List[Item]) -> None:
         """Put frames a transport took but could not deliver back at the head, in order."""
         if items:
-            self._outbox.extendleft(reversed(items))
+            self._outbox[0:0] = items
             self._outbox_bytes += sum(len(i) for i in items)
             self._out_ready.set()
             if self.on_push is not None:
@@ -124,20 +125,20 @@ class Session:
                 return None
             self._out_ready.clear()
             self._out_ready.wait(timeout)
-        if not self._outbox:
+        items = self._outbox
+        if not items:
             return None if self.closed else []
-        items = list(self._outbox)
-        self._outbox.clear()
+        self._outbox = []
         self._outbox_bytes = 0
         return items
 
     def take_nowait(self) -> Optional[List[Item]]:
         """Everything queued, without waiting: a possibly empty list, ``None`` once the
         session is closed and drained."""
-        if not self._outbox:
+        items = self._outbox
+        if not items:
             return None if self.closed else []
-        items = list(self._outbox)
-        self._outbox.clear()
+        self._outbox = []
         self._outbox_bytes = 0
         return items
 
