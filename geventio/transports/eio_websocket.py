@@ -130,7 +130,7 @@ class OutboxWriter:
     after that.
     """
 
-    __slots__ = ("session", "ws", "encode", "on_done", "busy", "greenlet", "done")
+    __slots__ = ("session", "ws", "encode", "on_done", "busy", "greenlet", "done", "scheduled")
 
     def __init__(self, session, ws, encode=None, on_done=None) -> None:
         self.session = session
@@ -140,6 +140,7 @@ class OutboxWriter:
         self.busy = False  # a write is in progress (a greenlet owns the writing)
         self.greenlet = None
         self.done: Optional[Event] = None  # set once the WebSocket is closed by us
+        self.scheduled = False  # a write is due at the end of this turn of the loop
 
     def start(self) -> None:
         self.session.on_push = self.flush
@@ -158,8 +159,22 @@ class OutboxWriter:
                 self.busy = True
                 self.greenlet = gevent.spawn_raw(self._drain, None, False)
             return
+        if self.busy or self.scheduled:
+            return  # the writing greenlet, or the write already due, picks it up
+        # Write when the pushing greenlet yields, not at once: everything pushed in the
+        # meantime (a burst, several broadcasts) leaves in the same write.
+        self.scheduled = True
+        gevent.get_hub().loop.run_callback(self._write_due)
+
+    def _write_due(self) -> None:
+        # Runs in the hub: nothing here may block.
+        self.scheduled = False
+        session = self.session
+        if session.closed:
+            self.flush()
+            return
         if self.busy:
-            return  # the writing greenlet picks it up
+            return
         items = session.take_nowait()
         if not items:
             return
