@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import secrets
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
+from urllib.parse import parse_qsl
 
 import gevent
 
@@ -95,7 +96,6 @@ class SocketIOSession(EngineSession):
         conn._opening = []
         self.connections[namespace] = conn
         if self.sio == 4 and query:
-            from urllib.parse import parse_qsl
             auth = dict(parse_qsl(query))
         self.run(self._open_connection, conn, auth if isinstance(auth, dict) else {})
 

@@ -57,14 +57,14 @@ def read_text(reader):
 
 
 def test_echoes_to_a_client_that_stops_reading_arrive_later_complete_and_in_order(monkeypatch):
-    from geventio.transports import eio_websocket
+    from geventio.transports import outbox
     drains = []
-    original = eio_websocket.OutboxWriter._drain
+    original = outbox.OutboxWriter._drain
 
     def counting(self, *args):
         drains.append(1)
         return original(self, *args)
-    monkeypatch.setattr(eio_websocket.OutboxWriter, "_drain", counting)
+    monkeypatch.setattr(outbox.OutboxWriter, "_drain", counting)
     router = echo_engine_router(max_http_buffer_size=1_000_000)
     with serve(make_application([router.route()])) as base:
         sock, reader = open_ws(base, rcvbuf=4096)

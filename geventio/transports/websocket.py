@@ -3,7 +3,7 @@
 The request greenlet reads; each batch queued in the session's outbox is sent as one
 WebSocket message (a 0.6 payload may hold several frames), written directly by the pushing
 greenlet when the socket takes it, else by a writer greenlet that lives while the socket
-would block (:class:`~geventio.transports.eio_websocket.OutboxWriter`). Either side
+would block (:class:`~geventio.transports.outbox.OutboxWriter`). Either side
 ending ends the session; frames queued before a server-side close are sent first.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from gevent.event import Event
 from .. import websocket as ws_io
 from ..protocol import legacy as codec
 from . import common
-from .eio_websocket import OutboxWriter
+from .outbox import OutboxWriter
 from .http import Exchange, HTTPError
 
 log = logging.getLogger(__name__)
