@@ -126,7 +126,7 @@ class Router:
     def _dispatch_modern(self, ex: Exchange) -> Iterable[bytes]:
         """Engine.IO requests: ``/<resource>/?EIO=4&transport=polling[&sid=...]``."""
         environ = ex.environ
-        query = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+        query = _query(environ.get("QUERY_STRING", ""))
         origins = self.settings.cors_allowed_origins
         origin = environ.get("HTTP_ORIGIN")
         if not cors.origin_allowed(origin, environ, origins):
@@ -245,6 +245,20 @@ class Router:
         """Emit an event like :meth:`send` sends a message."""
         targets = self._rooms.select(namespace, to, skip)
         return _fan_out(targets, lambda cls: cls.encode_event(event, args, namespace))
+
+
+def _query(text: str) -> Dict[str, str]:
+    """An Engine.IO query string as a dict (the last value of a repeated name wins, as
+    with ``dict(parse_qsl(text, keep_blank_values=True))``); percent-decoding only when
+    something is encoded."""
+    if "%" in text or "+" in text:
+        return dict(parse_qsl(text, keep_blank_values=True))
+    query = {}
+    for pair in text.split("&"):
+        if pair:
+            name, _, value = pair.partition("=")
+            query[name] = value
+    return query
 
 
 def _eio_error(ex: Exchange, exc: EIOError) -> List[bytes]:

@@ -8,8 +8,10 @@ from typing import Any, Optional, Tuple
 from gevent.pywsgi import LoggingLogAdapter, WSGIHandler, WSGIServer
 from geventwebsocket.handler import WebSocketHandler
 
+from . import lean
 from . import policy as flash_policy
 from .app import Application
+from .protocol.http1 import parse_head
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("geventio.access")
@@ -56,6 +58,32 @@ class Handler(WebSocketHandler):
                     pass
                 return
         super().handle()
+
+    def handle_one_request(self) -> Any:
+        # Engine.IO requests take the lean path (geventio/lean.py) when their whole head is
+        # already buffered and plain; everything else is pywsgi's, unchanged.
+        rfile = self.rfile
+        if rfile.closed:
+            return None
+        app = self.server.application
+        routes = getattr(app, "routes", None)
+        if routes:
+            try:
+                buf = rfile.peek(1)
+            except (OSError, ValueError):
+                return None
+            if not buf:
+                return None
+            head = parse_head(buf)
+            if head is not None and "EIO=" in head.query:
+                path = head.path
+                if "%" not in path:
+                    for route in routes:
+                        if route.matches(path):
+                            # The route's router directly: what Application would pick.
+                            self.application = app
+                            return True if lean.serve(self, head, route.router) else None
+        return super().handle_one_request()
 
     def get_environ(self) -> dict:
         environ = super().get_environ()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import socket
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple
 from urllib.parse import parse_qs
 
@@ -33,17 +32,21 @@ class HTTPError(Exception):
         self.headers = list(headers)
 
 
-@dataclass
 class Exchange:
     """One HTTP request as a transport sees it."""
 
-    router: "Router"
-    environ: dict
-    start_response: Callable
-    transport: str
-    sid: str = ""
-    tail: List[str] = field(default_factory=list)
-    extra: Optional[str] = None
+    __slots__ = ("router", "environ", "start_response", "transport", "sid", "tail", "extra")
+
+    def __init__(self, router: "Router", environ: dict, start_response: Callable,
+                 transport: str, sid: str = "", tail: Optional[List[str]] = None,
+                 extra: Optional[str] = None) -> None:
+        self.router = router
+        self.environ = environ
+        self.start_response = start_response
+        self.transport = transport
+        self.sid = sid
+        self.tail = tail if tail is not None else []
+        self.extra = extra
 
     @property
     def method(self) -> str:
@@ -116,16 +119,23 @@ def form_field(body: bytes, content_type: str, name: str = "data") -> str:
 
 
 class _Watch:
-    """Calls ``on_disconnect`` if the client closes its connection while we wait."""
+    """Calls ``on_disconnect`` if the client closes its connection while we wait.
 
-    __slots__ = ("_io", "_sock", "_callback")
+    Uses the gevent socket's own read watcher when it has one (nobody else reads the
+    socket while its request waits), else a new one."""
+
+    __slots__ = ("_io", "_sock", "_callback", "_owned")
 
     def __init__(self, sock, callback: Callable[[], None]) -> None:
-        import gevent
         self._sock = sock
         self._callback = callback
-        self._io = gevent.get_hub().loop.io(sock.fileno(), 1)
-        self._io.start(self._readable)
+        io = getattr(sock, "_read_event", None)
+        self._owned = io is None or io.callback is not None
+        if self._owned:
+            import gevent
+            io = gevent.get_hub().loop.io(sock.fileno(), 1)
+        self._io = io
+        io.start(self._readable)
 
     def _readable(self) -> None:
         # Runs in the hub: stop watching and look at the socket from a greenlet.
@@ -147,7 +157,8 @@ class _Watch:
         if io is not None:
             self._io = None
             io.stop()
-            io.close()
+            if self._owned:
+                io.close()
 
 
 class _NoWatch:
