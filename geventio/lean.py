@@ -159,6 +159,12 @@ def serve(handler: Any, head: Head, application: Callable) -> bool:
         environ["wsgi.input_terminated"] = True
     handler.environ = environ
     response = _Response(sock, head.keep_alive)
+    if wsgi_input is not None and wsgi_input.content_length:
+        limit = getattr(getattr(application, "settings", None), "max_http_buffer_size", None)
+        if limit is not None and wsgi_input.content_length > limit:
+            # The router refuses it (413) without reading it; reading it just to keep the
+            # connection would let a client make us swallow any number of bytes.
+            response.keep_alive = False
     keep = True
     try:
         result = application(environ, response.start_response)
@@ -175,7 +181,7 @@ def serve(handler: Any, head: Head, application: Callable) -> bool:
             close = getattr(result, "close", None)
             if close is not None:
                 close()
-        if wsgi_input is not None:
+        if wsgi_input is not None and response.keep_alive:
             wsgi_input._discard()
     except socket.error:
         keep = False  # the client went away; nothing to answer

@@ -302,3 +302,14 @@ def test_split_heads_and_other_paths_take_pywsgi(raw, lean_calls):
     raw.send(get("/page"))
     raw.response()
     assert lean_calls == []
+
+
+def test_an_oversized_post_is_refused_with_413_and_the_connection_closed(raw):
+    raw.send(get())
+    sid = sid_of(raw.response()[2])
+    raw.send(b"POST %s&sid=%s HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\n"
+             b"Content-Length: 100000000000\r\n\r\n4" % (POLL.encode(), sid.encode()))
+    status, headers, _ = raw.response()
+    assert status.startswith("HTTP/1.1 413")
+    assert headers["connection"] == "close"
+    assert raw.closed()
