@@ -11,7 +11,8 @@
 
 Each server runs in its own process (scripts/bench/server.py) pinned with taskset to one
 core; the Node load generator (scripts/bench/load.js, raw Engine.IO v4 / Socket.IO v5 over
-`ws` and `http` keep-alive) runs pinned to the other core. For every case the two servers
+`ws`, and over its own lean HTTP/1.1 keep-alive and WebSocket clients on net.Socket for the
+polling and connect cases) runs pinned to the other core. For every case the two servers
 run one after the other with the same settings and the same load; the order alternates from
 case to case (and round to round). Everything listens and connects on 127.0.0.x only and
 every process is stopped by its PID at the end, on Ctrl-C and on errors.

@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 // geventio benchmark load generator: a lean Engine.IO v4 / Socket.IO v5 client.
 //
-// It speaks the wire protocol directly over `ws` (WebSocket) and Node's `http` keep-alive
-// requests (polling), implementing only what the benchmark needs: the Engine.IO handshake,
-// CONNECT ("40"), events with ack ids ("42<id>[...]" / "43<id>[...]"), server pings answered
-// with "3", DISCONNECT ("41"). socket.io-client would cost several times more CPU per
-// message and could become the bottleneck.
+// It speaks the wire protocol directly, implementing only what the benchmark needs: the
+// Engine.IO handshake, CONNECT ("40"), events with ack ids ("42<id>[...]" / "43<id>[...]"),
+// server pings answered with "3", DISCONNECT ("41"). socket.io-client would cost several
+// times more CPU per message and could become the bottleneck. Transports: `ws` for the
+// WebSocket cases that keep connections open (ws_echo, broadcast, idle_mem); for polling
+// (poll_echo) and the connect rate, where Node's `http` module and `ws` cost the load
+// generator more CPU than the server spends, its own minimal HTTP/1.1 keep-alive client and
+// RFC 6455 client over net.Socket (see HttpConn and connectCycle below).
 //
 // Driven by scripts/bench.py, which pins it to one core and the server to the other:
 //
@@ -17,7 +20,8 @@
 // CPU share (process CPU time / wall time) over the window. Errors: "ERROR <text>", exit 1.
 'use strict';
 
-const http = require('http');
+const crypto = require('crypto');
+const net = require('net');
 const WebSocket = require('ws');
 
 const cfg = Object.assign({
@@ -158,39 +162,246 @@ async function wsEcho() {
 }
 
 // 2. Polling echo: the same over HTTP long-polling (one GET always waiting, one POST at a time).
+
+// A lean HTTP/1.1 client connection over net.Socket: one request at a time (later ones wait
+// in a queue), persistent (keep-alive) unless the server says otherwise. Requests are whole
+// strings written at once; responses are parsed minimally but correctly: the status line,
+// headers by lower-cased name, the body framed by Transfer-Encoding: chunked, Content-Length
+// or (neither) the end of the connection. After "Connection: close" (or an HTTP/1.0 answer
+// without keep-alive) the socket is closed and the next request opens a new one, from the
+// same source address. callback(err, status, body): body is the decoded UTF-8 text.
+const CRLF = Buffer.from('\r\n');
+const CRLF2 = Buffer.from('\r\n\r\n');
+const MAX_HEAD = 64 * 1024;
+
+class HttpConn {
+  constructor(localAddress) {
+    this.localAddress = localAddress;
+    this.sock = null;
+    this.buf = null;      // unparsed bytes; while a response is read they start at its head
+    this.res = null;      // the response being read (after its head)
+    this.cb = null;       // the request in flight
+    this.queue = [];      // [data, callback] waiting for it
+    this.destroyed = false;
+  }
+
+  request(data, cb) {
+    if (this.destroyed) { cb(new Error('connection destroyed')); return; }
+    if (this.cb) { this.queue.push([data, cb]); return; }
+    this.cb = cb;
+    if (!this.sock) this.open();
+    this.sock.write(data);
+  }
+
+  open() {
+    const s = net.connect({ host: cfg.host, port: cfg.port, localAddress: this.localAddress });
+    s.setNoDelay(true);
+    s.on('data', (chunk) => { if (s === this.sock) this.onData(chunk); });
+    s.on('error', (err) => { if (s === this.sock) this.onEnd(err); });
+    s.on('close', () => { if (s === this.sock) this.onEnd(null); });
+    this.sock = s;
+    this.buf = null;
+    this.res = null;
+  }
+
+  destroy() {
+    this.destroyed = true;
+    this.queue = [];
+    this.cb = null;
+    if (this.sock) { const s = this.sock; this.sock = null; s.destroy(); }
+  }
+
+  // The request in flight fails; the socket is dropped (the next request reconnects).
+  abort(err) {
+    const cb = this.cb, queued = this.queue;
+    this.cb = null;
+    this.queue = [];
+    if (this.sock) { const s = this.sock; this.sock = null; s.destroy(); }
+    this.buf = null;
+    this.res = null;
+    if (cb) cb(err);
+    for (const [, qcb] of queued) qcb(err);
+  }
+
+  onEnd(err) {
+    const res = this.res;
+    if (this.cb && res && res.untilClose && !err) {   // body framed by the end of the connection
+      this.sock = null;
+      try {
+        this.finish(res, this.buf.subarray(res.pos), this.buf.length);
+      } catch (e) {
+        this.abort(e);
+      }
+      return;
+    }
+    if (this.cb) {
+      this.abort(new Error('connection ' + (err ? 'error (' + err.message + ')' : 'closed by the server') +
+                           ' before the end of the response'));
+      return;
+    }
+    // Idle keep-alive connection closed by the server: reconnect on the next request.
+    this.sock = null;
+    this.buf = null;
+    this.res = null;
+  }
+
+  onData(chunk) {
+    this.buf = this.buf ? Buffer.concat([this.buf, chunk]) : chunk;
+    if (!this.cb) fail('unexpected data from the server: ' + JSON.stringify(this.buf.toString('latin1', 0, 80)));
+    try {
+      while (this.buf && this.cb && this.parse()) {}
+    } catch (e) {
+      this.abort(e);
+    }
+  }
+
+  // One step; true when something was completed and parsing may continue.
+  parse() {
+    const buf = this.buf;
+    let res = this.res;
+    if (!res) {
+      const end = buf.indexOf(CRLF2);
+      if (end < 0) {
+        if (buf.length > MAX_HEAD) throw new Error('response head longer than ' + MAX_HEAD + ' bytes');
+        return false;
+      }
+      res = this.res = parseHead(buf.toString('latin1', 0, end));
+      res.pos = end + 4;
+      if (res.status < 200) {           // 1xx informational: skip it, the real answer follows
+        this.res = null;
+        this.buf = buf.length > res.pos ? buf.subarray(res.pos) : null;
+        return true;
+      }
+      if (res.status === 204 || res.status === 304) res.length = 0;
+    }
+    if (res.chunked) return this.parseChunks(buf, res);
+    if (res.length >= 0) {
+      if (buf.length - res.pos < res.length) return false;
+      this.finish(res, buf.subarray(res.pos, res.pos + res.length), res.pos + res.length);
+      return true;
+    }
+    return false;                        // untilClose: see onEnd
+  }
+
+  parseChunks(buf, res) {
+    for (;;) {
+      if (res.chunkLeft < 0) {           // at a chunk-size line (or a trailer line when done)
+        const eol = buf.indexOf(CRLF, res.pos);
+        if (eol < 0) {
+          if (buf.length - res.pos > MAX_HEAD) throw new Error('chunk size line too long');
+          return false;
+        }
+        const line = buf.toString('latin1', res.pos, eol);
+        res.pos = eol + 2;
+        if (res.trailers) {
+          if (line === '') { this.finish(res, Buffer.concat(res.parts), res.pos); return true; }
+          continue;
+        }
+        const hex = line.split(';')[0].trim();
+        if (!/^[0-9a-fA-F]+$/.test(hex)) throw new Error('bad chunk size line ' + JSON.stringify(line.slice(0, 40)));
+        const size = parseInt(hex, 16);
+        if (size === 0) res.trailers = true; else res.chunkLeft = size;
+      } else {
+        if (buf.length - res.pos < res.chunkLeft + 2) return false;
+        const e = res.pos + res.chunkLeft;
+        if (buf[e] !== 13 || buf[e + 1] !== 10) throw new Error('chunk not followed by CRLF');
+        res.parts.push(buf.subarray(res.pos, e));
+        res.pos = e + 2;
+        res.chunkLeft = -1;
+      }
+    }
+  }
+
+  finish(res, body, end) {
+    const rest = end < this.buf.length ? this.buf.subarray(end) : null;
+    if (res.close && rest) throw new Error('data after a "Connection: close" response');
+    const cb = this.cb;
+    this.cb = null;
+    this.res = null;
+    this.buf = rest;
+    if (res.close && this.sock) { const s = this.sock; this.sock = null; s.destroy(); }
+    if (this.queue.length) { const [data, qcb] = this.queue.shift(); this.request(data, qcb); }
+    cb(null, res.status, body.toString('utf8'));
+  }
+}
+
+// "HTTP/1.1 200 OK\r\nName: value..." -> { status, length (-1: not given), chunked, close, ... }
+function parseHead(head) {
+  const lines = head.split('\r\n');
+  const m = /^HTTP\/1\.([01]) (\d{3})(?: |$)/.exec(lines[0]);
+  if (!m) throw new Error('bad status line ' + JSON.stringify(lines[0].slice(0, 80)));
+  const res = { status: +m[2], length: -1, chunked: false, close: false, untilClose: false,
+                pos: 0, parts: [], chunkLeft: -1, trailers: false };
+  let keepAlive = false, close = false;
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i];
+    const c = line.indexOf(':');
+    if (c <= 0) throw new Error('bad header line ' + JSON.stringify(line.slice(0, 80)));
+    const name = line.slice(0, c).toLowerCase();
+    if (name === 'content-length') {
+      const v = line.slice(c + 1).trim();
+      if (!/^\d+$/.test(v) || (res.length >= 0 && res.length !== +v)) throw new Error('bad Content-Length ' + JSON.stringify(v));
+      res.length = +v;
+    } else if (name === 'transfer-encoding') {
+      const codings = line.slice(c + 1).toLowerCase().split(',').map((t) => t.trim()).filter(Boolean);
+      if (codings[codings.length - 1] === 'chunked') res.chunked = true;
+      else throw new Error('unsupported Transfer-Encoding ' + JSON.stringify(line.slice(c + 1).trim()));
+    } else if (name === 'connection') {
+      for (const t of line.slice(c + 1).toLowerCase().split(',')) {
+        const tok = t.trim();
+        if (tok === 'close') close = true; else if (tok === 'keep-alive') keepAlive = true;
+      }
+    }
+  }
+  res.close = close || (m[1] === '0' && !keepAlive);   // HTTP/1.0: keep-alive only if announced
+  if (res.chunked) res.length = -1;     // Transfer-Encoding wins over Content-Length
+  else if (res.length < 0 && res.status >= 200 && res.status !== 204 && res.status !== 304) {
+    res.untilClose = true;              // no framing: the body ends with the connection
+    res.close = true;
+  }
+  return res;
+}
+
+const HOST_HEADER = `Host: ${cfg.host}:${cfg.port}\r\n`;
+
 class PollClient {
   constructor() {
     const localAddress = nextSource();
-    this.getAgent = new http.Agent({ keepAlive: true, maxSockets: 1, localAddress });
-    this.postAgent = new http.Agent({ keepAlive: true, maxSockets: 1, localAddress });
+    this.getConn = new HttpConn(localAddress);
+    this.postConn = new HttpConn(localAddress);
     this.sid = null;
+    this.getHead = `GET ${POLL_PATH} HTTP/1.1\r\n${HOST_HEADER}\r\n`;
+    this.postHead = null;
     this.postQueue = [];
     this.posting = false;
     this.closed = false;
     this.onPacket = null;
+    this.afterPost = (err, status, body) => {
+      if (err || status !== 200) this.error(err || httpError('POST', status, body));
+      else this.flushPosts();
+    };
+    this.afterPoll = (err, status, body) => {
+      if (err || status !== 200) { this.error(err || httpError('GET', status, body)); return; }
+      if (this.closed) return;
+      for (const p of body.split(RS)) {
+        if (p === '2') this.post('3');
+        else if (p.startsWith('40')) { if (this.onConnect) { this.onConnect(); this.onConnect = null; } }
+        else if (p === '1') { if (!this.closed) fail('server closed a polling session'); }
+        else if (p !== '6' && this.onPacket) this.onPacket(p);
+      }
+      this.poll();
+    };
   }
 
-  request(method, agent, body) {
-    return new Promise((resolve, reject) => {
-      const path = this.sid ? `${POLL_PATH}&sid=${this.sid}` : POLL_PATH;
-      const headers = {};
-      if (body !== undefined) {
-        headers['Content-Type'] = 'text/plain;charset=UTF-8';
-        headers['Content-Length'] = Buffer.byteLength(body);
-      }
-      const req = http.request({ host: cfg.host, port: cfg.port, method, path, agent, headers }, (res) => {
-        let data = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk) => { data += chunk; });
-        res.on('end', () => {
-          if (res.statusCode !== 200) reject(new Error(`${method} -> ${res.statusCode} ${data.slice(0, 100)}`));
-          else resolve(data);
-        });
-        res.on('error', reject);
-      });
-      req.on('error', reject);
-      if (body !== undefined) req.end(body); else req.end();
-    });
+  setSid(sid) {
+    this.sid = sid;
+    const path = `${POLL_PATH}&sid=${sid}`;
+    this.getHead = `GET ${path} HTTP/1.1\r\n${HOST_HEADER}\r\n`;
+    this.postHead = `POST ${path} HTTP/1.1\r\n${HOST_HEADER}Content-Type: text/plain;charset=UTF-8\r\nContent-Length: `;
+  }
+
+  postData(body) {
+    return `${this.postHead}${Buffer.byteLength(body)}\r\n\r\n${body}`;
   }
 
   post(packet) {
@@ -201,9 +412,9 @@ class PollClient {
   flushPosts() {
     if (this.closed || this.postQueue.length === 0) { this.posting = false; return; }
     this.posting = true;
-    const body = this.postQueue.join(RS);
+    const body = this.postQueue.length === 1 ? this.postQueue[0] : this.postQueue.join(RS);
     this.postQueue = [];
-    this.request('POST', this.postAgent, body).then(() => this.flushPosts(), (err) => this.error(err));
+    this.postConn.request(this.postData(body), this.afterPost);
   }
 
   error(err) {
@@ -211,9 +422,11 @@ class PollClient {
   }
 
   async open() {
-    const hs = await this.request('GET', this.getAgent);
+    const hs = await new Promise((resolve, reject) => this.getConn.request(this.getHead, (err, status, body) => {
+      if (err || status !== 200) reject(err || httpError('GET', status, body)); else resolve(body);
+    }));
     if (hs[0] !== '0') throw new Error('bad handshake ' + hs.slice(0, 80));
-    this.sid = JSON.parse(hs.slice(1)).sid;
+    this.setSid(JSON.parse(hs.slice(1)).sid);
     const connected = new Promise((resolve) => { this.onConnect = resolve; });
     this.post('40');
     this.poll();
@@ -222,22 +435,24 @@ class PollClient {
 
   poll() {
     if (this.closed) return;
-    this.request('GET', this.getAgent).then((body) => {
-      for (const p of body.split(RS)) {
-        if (p === '2') this.post('3');
-        else if (p.startsWith('40')) { if (this.onConnect) { this.onConnect(); this.onConnect = null; } }
-        else if (p === '1') { if (!this.closed) fail('server closed a polling session'); }
-        else if (p !== '6' && this.onPacket) this.onPacket(p);
-      }
-      this.poll();
-    }, (err) => this.error(err));
+    this.getConn.request(this.getHead, this.afterPoll);
+  }
+
+  // Engine.IO CLOSE ("1") so the server does not wait for ping timeouts; after the POST in
+  // flight, if any. Resolves either way.
+  goodbye() {
+    return new Promise((resolve) => this.postConn.request(this.postData('1'), () => resolve()));
   }
 
   close() {
     this.closed = true;
-    this.getAgent.destroy();
-    this.postAgent.destroy();
+    this.getConn.destroy();
+    this.postConn.destroy();
   }
+}
+
+function httpError(method, status, body) {
+  return new Error(`${method} -> ${status} ${String(body).slice(0, 100)}`);
 }
 
 async function pollEcho() {
@@ -266,7 +481,7 @@ async function pollEcho() {
   stopping = true;
   // Tell the server goodbye (Engine.IO CLOSE) so it does not wait for ping timeouts.
   for (const c of clients) c.closed = true;
-  await Promise.all(clients.map((c) => c.request('POST', c.postAgent, '1').catch(() => {})));
+  await Promise.all(clients.map((c) => c.goodbye()));
   for (const c of clients) c.close();
   return { count: n, rate: n / w.seconds, bad, ...w };
 }
@@ -357,29 +572,170 @@ async function idle() {
            seconds, cpu_share: (c.user + c.system) / 1e6 / seconds };
 }
 
-// 5. Connection rate: `concurrency` loops, each connecting (Engine.IO handshake + CONNECT
-// "/"), disconnecting ("41" then a WebSocket close) and starting over.
-async function connectRate() {
-  let count = 0, errors = 0, stopping = false;
-  async function loop() {
-    while (!stopping) {
-      let ws;
-      try {
-        ws = await connectWs();
-      } catch (e) {
-        errors++;
-        if (errors > 100) fail('too many connect errors: ' + e.message);
-        await sleep(0.05);
+// 5. Connection rate: `concurrency` loops, each connecting (WebSocket upgrade, Engine.IO
+// open, CONNECT "/"), disconnecting ("41" then a WebSocket close) and starting over.
+//
+// Each cycle is a lean RFC 6455 client over net.Socket (the `ws` module would cost more CPU
+// than the servers' handshakes): a precomputed upgrade request (Sec-WebSocket-Key drawn once
+// per run; its Sec-WebSocket-Accept is checked along with the 101, Upgrade and Connection),
+// a frame parser for the server's unmasked frames (text, fragments, ping -> pong, close),
+// masked client frames, and the closing handshake: "41" and a close frame (1000), then, on
+// the server's close frame, the end of the TCP connection; the cycle ends when the socket
+// is closed.
+const WS_KEY = crypto.randomBytes(16).toString('base64');
+const WS_ACCEPT = crypto.createHash('sha1').update(WS_KEY + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+const WS_UPGRADE = `GET ${cfg.path}?EIO=4&transport=websocket HTTP/1.1\r\n${HOST_HEADER}` +
+  `Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${WS_KEY}\r\n` +
+  'Sec-WebSocket-Version: 13\r\n\r\n';
+const CLOSE_NORMAL = Buffer.from([0x03, 0xe8]);
+
+// Masking keys come from a pool of random bytes, refilled when used up.
+const maskPool = Buffer.alloc(4096);
+let maskPos = maskPool.length;
+function wsFrame(opcode, payload) {     // payload: Buffer; one final, masked client frame
+  const n = payload.length;
+  const hl = n < 126 ? 2 : n < 65536 ? 4 : 10;
+  const f = Buffer.allocUnsafe(hl + 4 + n);
+  f[0] = 0x80 | opcode;
+  if (n < 126) f[1] = 0x80 | n;
+  else if (n < 65536) { f[1] = 0x80 | 126; f.writeUInt16BE(n, 2); }
+  else { f[1] = 0x80 | 127; f.writeUInt32BE(Math.floor(n / 2 ** 32), 2); f.writeUInt32BE(n >>> 0, 6); }
+  if (maskPos + 4 > maskPool.length) { crypto.randomFillSync(maskPool); maskPos = 0; }
+  maskPool.copy(f, hl, maskPos, maskPos + 4);
+  maskPos += 4;
+  for (let i = 0; i < n; i++) f[hl + 4 + i] = payload[i] ^ f[hl + (i & 3)];
+  return f;
+}
+const wsText = (s) => wsFrame(0x1, Buffer.from(s, 'utf8'));
+
+// One cycle. onConnected() when "40{...}" arrives; callback(err) once the socket is closed
+// (err only if the cycle failed before that point, or if the server broke the protocol).
+function connectCycle(onConnected, callback) {
+  const sock = net.connect({ host: cfg.host, port: cfg.port, localAddress: nextSource() });
+  sock.setNoDelay(true);
+  let state = 0;           // 0 upgrade sent, 1 open awaited, 2 "40" awaited, 3 connected, 4 close sent, 5 done
+  let buf = null, frag = null, fragOp = 0, err = null, timer = null;
+  const finish = () => { if (timer) clearTimeout(timer); const cb = callback; callback = null; if (cb) cb(err); };
+  const abort = (e) => { if (!err) err = e; state = 5; sock.destroy(); };
+  sock.on('error', (e) => { if (state < 3 && !err) err = e; });
+  sock.on('close', () => {
+    if (state < 3 && !err) err = new Error('closed during the handshake');
+    finish();
+  });
+  sock.write(WS_UPGRADE);
+
+  function onText(s) {
+    if (s === '2') { sock.write(wsText('3')); return; }
+    if (state === 1 && s[0] === '0') { state = 2; sock.write(wsText('40')); return; }
+    if (state === 2 && s.startsWith('40')) {
+      state = 3;
+      onConnected();
+      state = 4;
+      sock.write(Buffer.concat([wsText('41'), wsFrame(0x8, CLOSE_NORMAL)]));
+      timer = setTimeout(() => sock.destroy(), 5000);
+      return;
+    }
+    if (state < 3) abort(new Error('unexpected handshake packet ' + s.slice(0, 80)));
+  }
+
+  function onFrames() {
+    let pos = 0;
+    while (state < 5) {
+      if (buf.length - pos < 2) break;
+      const b0 = buf[pos], b1 = buf[pos + 1];
+      let len = b1 & 0x7f, hl = 2;
+      if (b1 & 0x80) return abort(new Error('masked frame from the server'));
+      if (b0 & 0x70) return abort(new Error('frame with RSV bits set'));
+      if (len === 126) { if (buf.length - pos < 4) break; len = buf.readUInt16BE(pos + 2); hl = 4; }
+      else if (len === 127) {
+        if (buf.length - pos < 10) break;
+        if (buf.readUInt32BE(pos + 2) !== 0) return abort(new Error('frame too long'));
+        len = buf.readUInt32BE(pos + 6); hl = 10;
+      }
+      if (buf.length - pos < hl + len) break;
+      const fin = b0 & 0x80, op = b0 & 0x0f;
+      const payload = buf.subarray(pos + hl, pos + hl + len);
+      pos += hl + len;
+      if (op >= 0x8) {
+        if (!fin || len > 125) return abort(new Error('bad control frame'));
+        if (op === 0x8) {
+          if (len === 1) return abort(new Error('bad close frame'));
+          if (state < 3 && !err) err = new Error('server closed during the handshake');
+          if (state < 4) { state = 4; sock.write(wsFrame(0x8, payload.subarray(0, 2))); }
+          state = 5;
+          sock.end();
+          if (!timer) timer = setTimeout(() => sock.destroy(), 5000);
+          break;
+        }
+        if (op === 0x9) sock.write(wsFrame(0xa, payload));
+        else if (op !== 0xa) return abort(new Error('unknown opcode ' + op));
         continue;
       }
-      if (win.on) count++;
-      await new Promise((resolve) => {
-        const t = setTimeout(() => { ws.terminate(); resolve(); }, 5000);
-        ws.onClose = () => { clearTimeout(t); resolve(); };
-        ws.onError = () => {};
-        ws.send('41');
-        ws.close();
-      });
+      if (op === 0x0) {
+        if (!frag) return abort(new Error('continuation frame without a start'));
+        frag.push(Buffer.from(payload));
+      } else {
+        if (frag) return abort(new Error('new message inside a fragmented one'));
+        if (op !== 0x1) return abort(new Error('unexpected opcode ' + op));
+        fragOp = op;
+        if (!fin) { frag = [Buffer.from(payload)]; continue; }
+        onText(payload.toString('utf8'));
+        continue;
+      }
+      if (fin) { const m = Buffer.concat(frag); frag = null; if (fragOp === 0x1) onText(m.toString('utf8')); }
+    }
+    buf = pos < buf.length ? buf.subarray(pos) : null;
+  }
+
+  sock.on('data', (chunk) => {
+    if (state === 5) return;
+    buf = buf ? Buffer.concat([buf, chunk]) : chunk;
+    if (state === 0) {
+      const end = buf.indexOf(CRLF2);
+      if (end < 0) { if (buf.length > MAX_HEAD) abort(new Error('upgrade response head too long')); return; }
+      const head = buf.toString('latin1', 0, end);
+      const e = checkUpgrade(head);
+      if (e) return abort(new Error(e));
+      state = 1;
+      buf = end + 4 < buf.length ? buf.subarray(end + 4) : null;
+      if (!buf) return;
+    }
+    try {
+      onFrames();
+    } catch (e) {
+      abort(e);
+    }
+  });
+}
+
+// null if `head` is a valid answer to WS_UPGRADE, else what is wrong with it.
+function checkUpgrade(head) {
+  const lines = head.split('\r\n');
+  if (!/^HTTP\/1\.1 101(?: |$)/.test(lines[0])) return 'upgrade refused: ' + lines[0].slice(0, 80);
+  const h = {};
+  for (let i = 1; i < lines.length; i++) {
+    const c = lines[i].indexOf(':');
+    if (c <= 0) return 'bad header line ' + JSON.stringify(lines[i].slice(0, 80));
+    h[lines[i].slice(0, c).toLowerCase()] = lines[i].slice(c + 1).trim();
+  }
+  if ((h.upgrade || '').toLowerCase() !== 'websocket') return '101 without Upgrade: websocket';
+  if (!(h.connection || '').toLowerCase().split(',').some((t) => t.trim() === 'upgrade')) return '101 without Connection: upgrade';
+  if (h['sec-websocket-accept'] !== WS_ACCEPT) return 'wrong Sec-WebSocket-Accept ' + h['sec-websocket-accept'];
+  if (h['sec-websocket-extensions'] || h['sec-websocket-protocol']) return '101 with an extension or subprotocol not asked for';
+  return null;
+}
+
+async function connectRate() {
+  let count = 0, errors = 0, stopping = false;
+  const connected = () => { if (win.on) count++; };
+  async function loop() {
+    while (!stopping) {
+      const err = await new Promise((resolve) => connectCycle(connected, resolve));
+      if (err) {
+        errors++;
+        if (errors > 100) fail('too many connect errors: ' + err.message);
+        await sleep(0.05);
+      }
     }
   }
   const loops = [];
