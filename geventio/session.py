@@ -7,7 +7,8 @@ A session owns:
   a client too slow to keep up is closed with a log line saying which bound it hit.
 * an **inbox** and one **worker greenlet** that runs the user's handlers one at a time, in
   arrival order. Handlers may block without stalling the transport or other clients. The
-  worker is spawned on the first job and lives as long as the session.
+  worker is spawned on the first job and ends when it has had nothing to do for a while
+  (``WORKER_IDLE``); the next job spawns a new one.
 * the greenlets it spawns (heartbeats and the like): tracked, all killed when it closes.
 
 Closing happens exactly once. Frames already queued stay readable so a transport can flush
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, List, Optional, Set, Union
 
 import gevent
 from gevent.event import Event
-from gevent.queue import Empty, Full, Queue
+from gevent.queue import Full, Queue
 
 if TYPE_CHECKING:  # pragma: no cover
     from .request import Request
@@ -33,8 +34,11 @@ log = logging.getLogger(__name__)
 Item = Union[str, bytes]
 
 _WAKE = object()
+_IDLE = object()
 
-#: seconds a session's worker greenlet waits for more work before it ends
+#: seconds a session's worker greenlet waits for more work before it ends (it ends after
+#: between one and two of these without a job: one idle timer per worker ticks at this
+#: interval, so a job costs no timer of its own)
 WORKER_IDLE = 2.0
 
 
@@ -67,6 +71,7 @@ class Session:
         self._out_ready = Event()
         self._inbox: Optional[Queue] = None
         self._worker = None  # a raw greenlet while the worker runs
+        self._active = False  # the worker took a job since its idle timer last ticked
         self._greenlets: Set[gevent.Greenlet] = set()
         self._closing = False
         #: Called (with no arguments) after frames are queued and once when the session
@@ -175,32 +180,52 @@ class Session:
                 continue
         return False
 
+    def can_run_now(self) -> bool:
+        """Whether :meth:`run` would return at once (not wait for room in the inbox)."""
+        inbox = self._inbox
+        return self._closing or inbox is None or not inbox.full()
+
     def _work(self) -> None:
         inbox = self._inbox
         assert inbox is not None
-        while not (self._closing and inbox.empty()):
-            try:
-                job = inbox.get(timeout=None if self._closing else WORKER_IDLE)
-            except Empty:
-                if self._closing:
+        # One repeating timer for the worker's life, not one per job: a tick that finds no
+        # job taken since the previous tick (and nothing queued) tells the worker to end.
+        timer = gevent.get_hub().loop.timer(WORKER_IDLE, WORKER_IDLE)
+        timer.start(self._idle_tick, inbox)
+        try:
+            while not (self._closing and inbox.empty()):
+                job = inbox.get()
+                if job is _WAKE:
                     continue
-                # Idle: let the greenlet (and the queue) go; the next job starts a new one.
-                # An idle connection then costs no worker at all.
-                self._worker = None
-                self._inbox = None
-                return
-            if job is _WAKE:
-                continue
-            fn, args = job
-            try:
-                fn(*args)
-            except Exception:
-                log.exception("session %s: handler %s raised", self.id,
-                              getattr(fn, "__qualname__", fn))
+                if job is _IDLE:
+                    if self._closing or not inbox.empty():
+                        continue
+                    # Idle: let the greenlet (and the queue) go; the next job starts a new
+                    # one. An idle connection then costs no worker at all.
+                    self._worker = None
+                    self._inbox = None
+                    return
+                self._active = True
+                fn, args = job
+                try:
+                    fn(*args)
+                except Exception:
+                    log.exception("session %s: handler %s raised", self.id,
+                                  getattr(fn, "__qualname__", fn))
+        finally:
+            timer.stop()
+            timer.close()
         try:
             self.on_closed()
         except Exception:
             log.exception("session %s: on_close raised", self.id)
+
+    def _idle_tick(self, inbox: Queue) -> None:
+        # Runs in the hub, every WORKER_IDLE seconds while the worker lives.
+        if self._active:
+            self._active = False
+        elif not self._closing and inbox.empty():
+            inbox.put_nowait(_IDLE)
 
     def spawn(self, fn: Callable[..., Any], *args: Any) -> gevent.Greenlet:
         """Start a helper greenlet that is killed when the session closes."""

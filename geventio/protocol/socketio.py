@@ -401,6 +401,9 @@ def _find_placeholders(obj: Any, count: int, slots: list[_Slot]) -> None:
             _find_placeholders(value, count, slots)
 
 
+_NONE: list = []  # shared, never mutated: the idle decoder's slots and buffers
+
+
 class Decoder:
     """Incremental decoder for one connection's received Socket.IO frames.
 
@@ -409,11 +412,15 @@ class Decoder:
     decoder is reset (the caller is expected to close the connection).
     """
 
+    # Small while idle (one per connection): no instance dict, and the lists for a binary
+    # packet's slots and attachments exist only while one is being reconstructed.
+    __slots__ = ("max_attachments", "_partial", "_slots", "_buffers")
+
     def __init__(self, max_attachments: int = DEFAULT_MAX_ATTACHMENTS) -> None:
         self.max_attachments = max_attachments
         self._partial: Packet | None = None
-        self._slots: list[_Slot] = []
-        self._buffers: list[bytes] = []
+        self._slots: list[_Slot] = _NONE
+        self._buffers: list[bytes] = _NONE
 
     @property
     def awaiting(self) -> int:
@@ -425,8 +432,8 @@ class Decoder:
     def reset(self) -> None:
         """Drop a partly received binary packet."""
         self._partial = None
-        self._slots = []
-        self._buffers = []
+        self._slots = _NONE
+        self._buffers = _NONE
 
     def feed(self, data: str | bytes | bytearray | memoryview) -> Packet | None:
         """Take one frame; return the packet it completes, if any."""
@@ -452,7 +459,7 @@ class Decoder:
             _find_placeholders(packet.data, attachments, slots)
         except RecursionError:
             raise ProtocolError('JSON payload nested too deeply') from None
-        self._partial, self._slots = packet, slots
+        self._partial, self._slots, self._buffers = packet, slots, []
         return self._complete() if attachments == 0 else None
 
     def _feed_binary(self, data: bytes) -> Packet | None:
