@@ -161,6 +161,16 @@ class EngineSession(Session):
         else:
             raise eio.ProtocolError("unexpected %s packet" % ptype.name)
 
+    #: True when :meth:`on_engine_message` never blocks as long as :meth:`can_run_now`
+    #: (it only decodes, queues frames and queues jobs with :meth:`run`). The messages of
+    #: a WebSocket are then handled in the event loop, with no greenlet; otherwise each
+    #: one is handled in a greenlet of its own while reading pauses.
+    messages_never_block = False
+
+    def receive_would_block(self) -> bool:
+        """Whether :meth:`receive_packet` might block now (see ``messages_never_block``)."""
+        return not (self.messages_never_block and self.can_run_now())
+
     # -- to override by the protocol carried in messages --------------------------------
 
     def on_engine_open(self) -> None:

@@ -44,6 +44,10 @@ def encode_items(packet: sio.Packet) -> List[Item]:
 class SocketIOSession(EngineSession):
     """A modern client: any number of namespace connections over one Engine.IO session."""
 
+    # Decoding, acks and queuing jobs never block (a SocketConnection's constructor runs
+    # here too: it must not block either).
+    messages_never_block = True
+
     def __init__(self, router: "Router", request: "Request", transport: str, eio_version: int,
                  b64: bool = False, extra: Optional[str] = None) -> None:
         super().__init__(router, request, transport, eio_version, b64)

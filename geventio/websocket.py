@@ -19,6 +19,12 @@ an empty iterable::
 How the connection ends: once the WebSocket is finished it closes ``environ['wsgi.input']``
 (so pywsgi does not try to read another HTTP request from the same connection) and shuts
 the TCP connection down; pywsgi closes the socket when the application returns.
+
+Alternatively (RFC 6455 over plain TCP), :meth:`WebSocket.read_in_loop` reads the
+connection in the event loop with no greenlet: the WebSocket then takes the socket over
+from the server (``environ['geventio.socket']`` is detached; the application returns at
+once and the server closes only its empty socket object) and closes it itself, once, when
+the connection ends.
 """
 from __future__ import annotations
 
@@ -127,7 +133,7 @@ def upgrade(environ: dict, start_response: Callable, *, max_message_size: int = 
     ] + extra
     write = start_response("101 Switching Protocols", response_headers)
     ws = RFC6455WebSocket(stream, write, version=version, max_message_size=max_message_size,
-                          close_timeout=close_timeout)
+                          close_timeout=close_timeout, sock=environ.get("geventio.socket"))
     ws._send_handshake(b"")
     log.debug("WebSocket %s connection open on %s", version, environ.get("PATH_INFO"))
     return ws
@@ -169,7 +175,7 @@ def _upgrade_hixie76(environ: dict, start_response: Callable, headers: dict, str
         response_headers.append(("Sec-WebSocket-Protocol", headers["sec-websocket-protocol"]))
     write = start_response("101 WebSocket Protocol Handshake", response_headers + extra)
     ws = Hixie76WebSocket(stream, write, max_message_size=max_message_size,
-                          close_timeout=close_timeout)
+                          close_timeout=close_timeout, sock=environ.get("geventio.socket"))
     ws._send_handshake(answer)
     log.debug("WebSocket hixie-76 connection open on %s", environ.get("PATH_INFO"))
     return ws
@@ -183,11 +189,16 @@ class WebSocket:
     greenlet at a time may call :meth:`receive`; any number may send (writes are serialized).
     """
 
-    #: 'hixie-76', or the RFC 6455 ``Sec-WebSocket-Version`` ('13', '8', '7').
-    version: str = ""
+    # No instance dict: one of these lives as long as its connection.
+    __slots__ = ("version", "closed", "close_code", "close_reason", "max_message_size",
+                 "close_timeout", "_stream", "_write", "_sock", "_write_lock", "_write_failed",
+                 "_close_sent", "_reading", "_finished", "_stream_released", "_close_timer",
+                 "_rsock", "_rbuf", "_rpos", "_loop", "__weakref__")
 
     def __init__(self, stream: Any, write: WriteCallable, *, max_message_size: int = 1_000_000,
-                 close_timeout: float = 5.0) -> None:
+                 close_timeout: float = 5.0, sock: Any = None) -> None:
+        #: 'hixie-76', or the RFC 6455 ``Sec-WebSocket-Version`` ('13', '8', '7').
+        self.version = ""
         #: True once nothing more can be sent: after close(), the peer's close, or an error.
         self.closed = False
         #: The peer's close code (RFC 6455) and reason, when it sent one.
@@ -197,7 +208,9 @@ class WebSocket:
         self.close_timeout = close_timeout
         self._stream = stream
         self._write = write
-        self._sock = _plain_socket(write)  # for send_many_nowait
+        # The plain TCP socket (not TLS) behind ``write``, for non-blocking writes (and
+        # reading without a greenlet); None when there is none.
+        self._sock = sock if type(sock) is gevent.socket.socket else _plain_socket(write)
         self._write_lock = Semaphore()
         self._write_failed = False
         self._close_sent = False
@@ -210,6 +223,7 @@ class WebSocket:
         self._rsock: Any = None
         self._rbuf = b""
         self._rpos = 0
+        self._loop: Optional[_LoopReading] = None  # see read_in_loop
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -225,6 +239,8 @@ class WebSocket:
             return None
         if self._reading:
             raise RuntimeError("receive() is already running in another greenlet")
+        if self._loop is not None:
+            raise RuntimeError("this WebSocket is read in the event loop (read_in_loop)")
         self._reading = True
         try:
             return self._receive()
@@ -268,6 +284,9 @@ class WebSocket:
         data = b"".join([self._encode(message) for message in messages])
         if not data:
             return None, False
+        return self._send_nowait(data)
+
+    def _send_nowait(self, data: bytes) -> Tuple[Optional[bytes], bool]:
         sock = self._sock
         if sock is None or not self._write_lock.acquire(blocking=False):
             return data, False
@@ -319,10 +338,33 @@ class WebSocket:
                 log.debug("WebSocket close frame not sent: %s", exc)
         if self._finished:
             return
-        if sent and self._reading:
+        if sent and (self._reading or self._loop is not None):
             self._close_timer = gevent.spawn_later(self.close_timeout, self._close_timed_out)
         else:
             self._terminate()
+
+    def read_in_loop(self, on_message: Callable[[Message], Any],
+                     on_end: Callable[[], Any]) -> bool:
+        """Read without a greenlet, if this WebSocket can: False if not (then use
+        :meth:`receive`). Only RFC 6455 over a plain TCP socket (not TLS) can.
+
+        The connection's socket is taken over from the server (detached: the server only
+        closes its now empty socket object, and its request greenlet may end); a libev io
+        watcher reads it. ``on_message(message)`` is called in the event loop (the hub) for
+        each whole message, in order: it must not block; it may call :meth:`pause_reading`
+        (nothing more is read or delivered until :meth:`resume_reading`). Pings are
+        answered, a protocol error or the peer's close gets the right close frame, and when
+        the connection is over (the peer closed or went away, the protocol broke, or our
+        :meth:`close` completed) the socket is closed, once, and ``on_end()`` is called
+        once, in a new greenlet of its own (it may block).
+        """
+        return False
+
+    def pause_reading(self) -> None:
+        """Stop reading and delivering messages (see :meth:`read_in_loop`)."""
+
+    def resume_reading(self) -> None:
+        """Deliver what was read meanwhile and read on (see :meth:`read_in_loop`)."""
 
     # -- for subclasses -----------------------------------------------------------------------
 
@@ -403,6 +445,9 @@ class WebSocket:
         self._shutdown_socket()
         if not self._reading:
             self._release_stream()
+        loop = self._loop
+        if loop is not None:
+            loop.finish(self)
 
     def _shutdown_socket(self) -> None:
         # Wakes a greenlet blocked in receive() and sends FIN.
@@ -536,10 +581,13 @@ def _short_reason(text: str) -> str:
 class RFC6455WebSocket(WebSocket):
     """RFC 6455 framing (versions 13, 8 and 7): masked client frames, pings, fragmentation."""
 
+    __slots__ = ()
+
     def __init__(self, stream: Any, write: WriteCallable, *, version: str = "13",
-                 max_message_size: int = 1_000_000, close_timeout: float = 5.0) -> None:
+                 max_message_size: int = 1_000_000, close_timeout: float = 5.0,
+                 sock: Any = None) -> None:
         super().__init__(stream, write, max_message_size=max_message_size,
-                         close_timeout=close_timeout)
+                         close_timeout=close_timeout, sock=sock)
         self.version = version
 
     def _encode(self, message: Message) -> bytes:
@@ -570,6 +618,245 @@ class RFC6455WebSocket(WebSocket):
         if rest is None:
             return None
         return parse_frame_header(start + rest)
+
+    def _check_header(self, header: Any, opcode: Optional[int], size: int) -> None:
+        """FrameError unless the frame may follow: ``opcode`` is that of the fragmented
+        message being assembled (None: none), ``size`` its bytes so far. Called before the
+        payload is read (or buffered, or allocated for)."""
+        if header.mask is None:
+            raise FrameError("byte 1 of the frame header: the mask bit is 0, but client "
+                             "frames must be masked")
+        if not header.is_control:
+            if header.opcode == OP_CONTINUATION and opcode is None:
+                raise FrameError("byte 0 of the frame header: continuation frame with no "
+                                 "message to continue")
+            if header.opcode != OP_CONTINUATION and opcode is not None:
+                raise FrameError("byte 0 of the frame header: new data frame (opcode 0x%x) "
+                                 "inside an unfinished fragmented message" % header.opcode)
+            if size + header.length > self.max_message_size:
+                raise FrameError("message of at least %d bytes exceeds max_message_size %d"
+                                 % (size + header.length, self.max_message_size),
+                                 close_code=CLOSE_TOO_BIG)
+
+    # -- reading in the event loop (read_in_loop) ----------------------------------------------
+
+    def read_in_loop(self, on_message: Callable[[Message], Any],
+                     on_end: Callable[[], Any]) -> bool:
+        if self._finished or self._reading or self._loop is not None or self._close_sent:
+            return False
+        if self._rsock is None and not self._switch_to_socket():
+            return False
+        theirs = self._rsock
+        if type(theirs) is not gevent.socket.socket:
+            return False
+        # The server's socket object lets go of the descriptor (its request may end and
+        # close it: a no-op now); ours owns it from here and closes it in _terminate.
+        fd = theirs.detach()
+        try:
+            sock = gevent.socket.socket(fileno=fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._sock = self._rsock = sock
+        self._write = sock.sendall
+        hub_loop = gevent.get_hub().loop
+        watcher = hub_loop.io(fd, 1)
+        self._loop = _LoopReading(watcher, on_message, on_end)
+        watcher.start(self._readable)
+        if self._rpos < len(self._rbuf):  # bytes that came with the handshake or the upgrade
+            hub_loop.run_callback(self._parse_in_loop)
+        return True
+
+    def pause_reading(self) -> None:
+        loop = self._loop
+        if loop is not None and not loop.paused:
+            loop.paused = True
+            loop.watcher.stop()
+
+    def resume_reading(self) -> None:
+        loop = self._loop
+        if loop is None or not loop.paused or loop.halted or loop.ended:
+            return
+        loop.paused = False
+        loop.watcher.start(self._readable)
+        if self._rpos < len(self._rbuf):
+            gevent.get_hub().loop.run_callback(self._parse_in_loop)
+
+    def _readable(self) -> None:
+        # The io watcher's callback: runs in the hub, nothing here may block.
+        loop = self._loop
+        if loop is None or loop.paused or loop.ended:
+            return
+        try:
+            r = self._rsock._sock.recv_into(_SCRATCH)  # the real socket: never waits
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            log.debug("WebSocket connection broke while reading: %s", exc)
+            self._terminate()
+            return
+        if not r:
+            log.debug("WebSocket peer closed the connection without a close frame")
+            self._terminate()
+            return
+        chunk = bytes(_SCRATCH_VIEW[:r])
+        if loop.chunks is not None:  # a big frame: gather its chunks, join them once
+            loop.chunks.append(chunk)
+            loop.have += r
+            if loop.have < loop.need:
+                return
+            chunk = b"".join(loop.chunks)
+            loop.chunks = None
+            self._rbuf, self._rpos = chunk, 0
+        elif self._rpos < len(self._rbuf):
+            self._rbuf = self._rbuf[self._rpos:] + chunk
+            self._rpos = 0
+        else:
+            self._rbuf, self._rpos = chunk, 0
+        self._parse_in_loop()
+
+    def _parse_in_loop(self) -> None:
+        """Deliver every whole message buffered (in the hub), until paused or finished."""
+        loop = self._loop
+        if loop is None or loop.paused or loop.ended:
+            return
+        try:
+            self._parse_frames(loop)
+        except FrameError as exc:
+            self._halt(self._fail, exc)
+        except Exception:  # a bug here or in on_message: end the connection, say why
+            log.exception("WebSocket reading failed; closing the connection")
+            self._terminate()
+
+    def _parse_frames(self, loop: "_LoopReading") -> None:
+        buf, pos = self._rbuf, self._rpos
+        n = len(buf)
+        max_size = self.max_message_size
+        while pos < n:
+            if loop.paused or self._finished:
+                break
+            if n - pos < 2:
+                break
+            b0 = buf[pos]
+            b1 = buf[pos + 1]
+            size = b1 - 0x80  # masked, 7-bit length
+            if (b0 == 0x81 or b0 == 0x82) and 0 <= size < 126 and loop.opcode is None \
+                    and size <= max_size:
+                # A whole small unfragmented data frame: the usual case.
+                end = pos + 6 + size
+                if end > n:
+                    self._keep(loop, buf, pos, end - pos)
+                    return
+                payload = apply_mask(buf[pos + 6:end], buf[pos + 2:pos + 6])
+                pos = end
+                if b0 == 0x81:
+                    try:
+                        payload = payload.decode("utf-8")
+                    except UnicodeDecodeError as exc:
+                        raise FrameError("invalid UTF-8 in a text message near byte %d of "
+                                         "the message (%s)" % (max(exc.start, 0), exc.reason),
+                                         close_code=CLOSE_INVALID_DATA) from None
+                if not self._close_sent:
+                    self._rbuf, self._rpos = buf, pos
+                    loop.on_message(payload)
+                continue
+            hlen = frame_header_length(buf[pos:pos + 2])
+            if n - pos < hlen:
+                break
+            header = parse_frame_header(buf[pos:pos + hlen])
+            self._check_header(header, loop.opcode, loop.size)
+            end = pos + hlen + header.length
+            if end > n:
+                self._keep(loop, buf, pos, end - pos)
+                return
+            payload = apply_mask(buf[pos + hlen:end], header.mask)
+            pos = end
+            opcode = header.opcode
+            if opcode == OP_CLOSE:
+                self._rbuf, self._rpos = buf[pos:], 0  # ignored from now on
+                self._halt(self._loop_peer_closed, payload)
+                return
+            if opcode == OP_PING:
+                if not self.closed:
+                    self._pong_nowait(payload)
+                continue
+            if opcode == OP_PONG:
+                continue
+            if loop.opcode is None:
+                loop.opcode = opcode
+                loop.parts = []
+                loop.decoder = utf8_incremental_decoder() if opcode == OP_TEXT else None
+            loop.size += len(payload)
+            if loop.decoder is not None:
+                try:
+                    loop.parts.append(loop.decoder.decode(payload, header.fin))
+                except UnicodeDecodeError as exc:
+                    raise FrameError("invalid UTF-8 in a text message near byte %d of the "
+                                     "message (%s)" % (loop.size - len(payload)
+                                                       + max(exc.start, 0), exc.reason),
+                                     close_code=CLOSE_INVALID_DATA) from None
+            else:
+                loop.parts.append(payload)
+            if not header.fin:
+                continue
+            message = ("".join(loop.parts) if loop.opcode == OP_TEXT
+                       else b"".join(loop.parts))
+            loop.opcode, loop.parts, loop.size, loop.decoder = None, None, 0, None
+            if not self._close_sent:  # closing: data is read and dropped
+                self._rbuf, self._rpos = buf, pos
+                loop.on_message(message)
+        if pos >= n:
+            self._rbuf, self._rpos = b"", 0
+        else:
+            self._rbuf, self._rpos = buf, pos
+
+    def _keep(self, loop: "_LoopReading", buf: bytes, pos: int, need: int) -> None:
+        """An incomplete frame at ``pos`` needing ``need`` bytes in all: keep what is here;
+        a big one gathers its chunks in a list until they are all there."""
+        rest = buf[pos:] if pos else buf
+        if need - len(rest) > _SCRATCH_SIZE:
+            loop.chunks, loop.have, loop.need = [rest], len(rest), need
+            self._rbuf, self._rpos = b"", 0
+        else:
+            self._rbuf, self._rpos = rest, 0
+
+    def _pong_nowait(self, payload: bytes) -> None:
+        try:
+            rest, locked = self._send_nowait(encode_frame(OP_PONG, payload))
+        except WebSocketClosed:
+            return
+        if rest is not None:
+            gevent.spawn_raw(self._finish_quietly, rest, locked)
+
+    def _finish_quietly(self, rest: bytes, locked: bool) -> None:
+        try:
+            self._send_raw(rest, locked=locked)
+        except WebSocketClosed:
+            pass
+
+    def _halt(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Stop reading for good and run ``fn`` (which may block and ends the connection)
+        in a greenlet."""
+        loop = self._loop
+        if loop is None or loop.halted:
+            return
+        loop.halted = True
+        self.pause_reading()
+        gevent.spawn_raw(self._run_halt, fn, args)
+
+    def _run_halt(self, fn: Callable[..., Any], args: tuple) -> None:
+        try:
+            fn(*args)
+        except Exception:  # pragma: no cover - defensive
+            log.exception("WebSocket close failed")
+        finally:
+            self._terminate()
+
+    def _loop_peer_closed(self, payload: bytes) -> None:
+        try:
+            self._peer_closed(payload)
+        except FrameError as exc:
+            self._fail(exc)
 
     def _receive_message(self) -> Optional[Message]:
         if self._rsock is not None and not self._close_sent:
@@ -613,21 +900,7 @@ class RFC6455WebSocket(WebSocket):
                 log.debug("WebSocket peer closed the connection without a close frame")
                 self._terminate()
                 return None
-            if header.mask is None:
-                raise FrameError("byte 1 of the frame header: the mask bit is 0, but client "
-                                 "frames must be masked")
-            if not header.is_control:
-                if header.opcode == OP_CONTINUATION and opcode is None:
-                    raise FrameError("byte 0 of the frame header: continuation frame with no "
-                                     "message to continue")
-                if header.opcode != OP_CONTINUATION and opcode is not None:
-                    raise FrameError("byte 0 of the frame header: new data frame (opcode 0x%x) "
-                                     "inside an unfinished fragmented message" % header.opcode)
-                # Refuse before reading (or allocating for) the payload.
-                if size + header.length > self.max_message_size:
-                    raise FrameError("message of at least %d bytes exceeds max_message_size %d"
-                                     % (size + header.length, self.max_message_size),
-                                     close_code=CLOSE_TOO_BIG)
+            self._check_header(header, opcode, size)  # before reading the payload
             payload = self._read_exact(header.length)
             if payload is None:
                 log.debug("WebSocket connection ended inside a frame payload")
@@ -681,15 +954,61 @@ class RFC6455WebSocket(WebSocket):
             self._terminate()
 
 
+class _LoopReading:
+    """The state of a WebSocket read in the event loop (see WebSocket.read_in_loop)."""
+
+    __slots__ = ("watcher", "on_message", "on_end", "paused", "halted", "ended",
+                 "opcode", "parts", "size", "decoder", "chunks", "have", "need")
+
+    def __init__(self, watcher: Any, on_message: Callable[[Message], Any],
+                 on_end: Callable[[], Any]) -> None:
+        self.watcher = watcher
+        self.on_message = on_message
+        self.on_end = on_end
+        self.paused = False  # not reading for now (pause_reading, or halted)
+        self.halted = False  # not reading any more: the connection is ending
+        self.ended = False  # the socket is closed and on_end called
+        # a fragmented message being assembled: its opcode, parts, size so far, decoder
+        self.opcode: Optional[int] = None
+        self.parts: Optional[list] = None
+        self.size = 0
+        self.decoder: Any = None
+        # a big frame arriving: its chunks so far, their size, the size of the whole frame
+        self.chunks: Optional[list] = None
+        self.have = 0
+        self.need = 0
+
+    def finish(self, ws: WebSocket) -> None:
+        """From WebSocket._terminate: stop watching, close the socket, call on_end."""
+        if self.ended:
+            return
+        self.ended = True
+        self.paused = self.halted = True
+        self.watcher.stop()
+        self.watcher.close()
+        try:
+            ws._rsock.close()
+        except OSError:  # pragma: no cover - defensive
+            pass
+        gevent.spawn_raw(self._end)
+
+    def _end(self) -> None:
+        try:
+            self.on_end()
+        except Exception:
+            log.exception("WebSocket on_end raised")
+
+
 class Hixie76WebSocket(WebSocket):
     """hixie-76 framing: ``0x00`` + UTF-8 + ``0xFF`` text frames, ``0xFF 0x00`` to close."""
 
-    version = "hixie-76"
+    __slots__ = ("_decoder", "_pending", "_read_some")
 
     def __init__(self, stream: Any, write: WriteCallable, *, max_message_size: int = 1_000_000,
-                 close_timeout: float = 5.0) -> None:
+                 close_timeout: float = 5.0, sock: Any = None) -> None:
         super().__init__(stream, write, max_message_size=max_message_size,
-                         close_timeout=close_timeout)
+                         close_timeout=close_timeout, sock=sock)
+        self.version = "hixie-76"
         self._decoder = Hixie76Decoder(max_message_size)
         self._pending: collections.deque = collections.deque()
         self._read_some = getattr(stream, "read1", None) or (lambda n: stream.read(1))

@@ -6,9 +6,15 @@ client sends ``5`` and from then on everything goes over the WebSocket. Nothing 
 lost or reordered: packets stay in the session's outbox until the transport that owns it
 flushes them.
 
-The request greenlet reads. Queued packets are written by whichever greenlet pushes them,
-with one non-blocking socket write per batch; a writer greenlet exists only while the socket
-would block (see :class:`geventio.transports.outbox.OutboxWriter`).
+No greenlet waits on an open WebSocket. Reading: the connection is read in the event loop
+(:meth:`geventio.websocket.WebSocket.read_in_loop`, an io watcher) and the request greenlet
+ends; each message is decoded and handed to the session right there when that cannot block
+(the session only queues jobs for its worker), or else in a short-lived greenlet while
+reading pauses (a full inbox: backpressure). Where the WebSocket cannot be read that way
+(TLS), the request greenlet reads, blocking, as before. Writing: queued packets are written
+by whichever greenlet pushes them, with one non-blocking socket write per batch; a writer
+greenlet exists only while the socket would block (see
+:class:`geventio.transports.outbox.OutboxWriter`).
 """
 from __future__ import annotations
 
@@ -91,8 +97,16 @@ def _upgrade(session: EngineSession, ws) -> bool:
 def _run(session: EngineSession, ws) -> None:
     session.attach()
     writer = OutboxWriter(session, ws, _v3_encoder if session.eio == 3 else None)
-    writer.start()
     decode = eio.decode_packet if session.eio == 4 else eio.decode_packet_v3
+    reader = _LoopReader(session, ws, writer, decode)
+    try:
+        in_loop = ws.read_in_loop(reader.on_message, reader.on_end)
+    except BaseException:
+        session.close("transport error")
+        raise
+    writer.start()
+    if in_loop:
+        return  # the request ends; the connection lives on in the event loop
     try:
         while not session.closed:
             message = ws.receive()
@@ -112,6 +126,59 @@ def _run(session: EngineSession, ws) -> None:
     finally:
         session.close("transport close")
         writer.wait_done(CLOSE_GRACE)
+
+
+class _LoopReader:
+    """Hands the messages of a WebSocket read in the event loop to its session."""
+
+    __slots__ = ("session", "ws", "writer", "decode")
+
+    def __init__(self, session: EngineSession, ws, writer: OutboxWriter, decode) -> None:
+        self.session = session
+        self.ws = ws
+        self.writer = writer
+        self.decode = decode
+
+    def on_message(self, message) -> None:
+        # In the hub: nothing here may block.
+        session = self.session
+        if session.closed:
+            return  # closing: the WebSocket close is under way
+        if session.receive_would_block():
+            self.ws.pause_reading()
+            gevent.spawn_raw(self._receive_blocking, message)
+            return
+        self._receive(message)
+
+    def _receive(self, message) -> None:
+        session = self.session
+        try:
+            packet = self.decode(message)
+            if packet.type == eio.UPGRADE:
+                raise eio.ProtocolError("already upgraded")
+            session.receive_packet(packet)
+        except eio.ProtocolError as exc:
+            log.warning("session %s closed: bad packet over WebSocket: %s", session.id, exc)
+            self.ws.pause_reading()
+            gevent.spawn_raw(self._refuse)
+
+    def _receive_blocking(self, message) -> None:
+        try:
+            self._receive(message)
+        except Exception:
+            log.exception("session %s: handling a WebSocket message failed", self.session.id)
+            self.session.close("transport error")
+        finally:
+            self.ws.resume_reading()
+
+    def _refuse(self) -> None:
+        self.ws.close(1002)
+        self.session.close("transport close")
+
+    def on_end(self) -> None:
+        # In a greenlet of its own, once the connection is over.
+        self.session.close("transport close")
+        self.writer.wait_done(CLOSE_GRACE)
 
 
 def _v3_encoder(items):
