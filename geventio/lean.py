@@ -78,8 +78,13 @@ class _Response:
         self.status = status
         self.headers = list(headers)
         self.code = int(status.split(" ", 1)[0])
-        self.length_known = self.code < 200 or self.code in _NO_BODY_CODES or any(
-            name.lower() == "content-length" for name, _ in self.headers)
+        known = self.code < 200 or self.code in _NO_BODY_CODES
+        if not known:
+            for name, _ in self.headers:
+                if name == "Content-Length" or name.lower() == "content-length":
+                    known = True
+                    break
+        self.length_known = known
         return self.write
 
     def _head(self, add_length: Optional[int]) -> bytes:
@@ -128,9 +133,15 @@ class _Response:
         self.socket.sendall(data)
 
 
-def serve(handler: Any, head: Head, application: Callable) -> bool:
-    """Serve one request whose head is buffered in ``handler.rfile``; True to keep the
-    connection open for the next request."""
+#: what :func:`serve` says of the connection afterwards
+CLOSE = "close"
+KEEP = "keep"                  #: keep it; the reader may hold the next request's bytes
+KEEP_DRAINED = "keep-drained"  #: keep it; every byte read so far has been used
+
+
+def serve(handler: Any, head: Head, application: Callable, buffered: int) -> str:
+    """Serve one request whose head is among the ``buffered`` bytes in ``handler.rfile``;
+    say whether to keep the connection (:data:`CLOSE`, :data:`KEEP`, :data:`KEEP_DRAINED`)."""
     started = time.time()
     sock = handler.socket
     rfile = handler.rfile
@@ -202,7 +213,10 @@ def serve(handler: Any, head: Head, application: Callable) -> bool:
                          time.strftime("%d/%b/%Y %H:%M:%S"), head.method, head.path,
                          "?" + head.query if head.query else "", head.version,
                          response.code or "-", response.bytes_out, time.time() - started)
-    return keep and response.keep_alive and not response.close and response.code != 101
+    if not keep or not response.keep_alive or response.close or response.code == 101:
+        return CLOSE
+    used = head.size + (wsgi_input.position if wsgi_input is not None else 0)
+    return KEEP_DRAINED if used == buffered else KEEP
 
 
-__all__ = ["serve"]
+__all__ = ["CLOSE", "KEEP", "KEEP_DRAINED", "serve"]

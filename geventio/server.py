@@ -27,6 +27,8 @@ class Handler(WebSocketHandler):
     (reading ``environ['wsgi.websocket']``, as Flask-Sockets style apps do) keep working.
     """
 
+    _drained = False  # the lean path consumed every byte read so far
+
     def log_request(self) -> None:
         # pywsgi's request line, on geventio.access at DEBUG; formatted only when someone
         # listens. (gevent-websocket's version would log every request at INFO.)
@@ -68,6 +70,17 @@ class Handler(WebSocketHandler):
         app = self.server.application
         routes = getattr(app, "routes", None)
         if routes:
+            if self._drained:
+                # The last request used up everything read: wait for the next one before
+                # reading, rather than try a read that would fail and then wait.
+                self._drained = False
+                wait = getattr(self.socket, "_wait", None)
+                watcher = getattr(self.socket, "_read_event", None)
+                if wait is not None and watcher is not None and watcher.callback is None:
+                    try:
+                        wait(watcher)
+                    except OSError:
+                        return None
             try:
                 buf = rfile.peek(1)
             except (OSError, ValueError):
@@ -82,7 +95,11 @@ class Handler(WebSocketHandler):
                         if route.matches(path):
                             # The route's router directly: what Application would pick.
                             self.application = app
-                            return True if lean.serve(self, head, route.router) else None
+                            outcome = lean.serve(self, head, route.router, len(buf))
+                            if outcome is lean.CLOSE:
+                                return None
+                            self._drained = outcome is lean.KEEP_DRAINED
+                            return True
         return super().handle_one_request()
 
     def get_environ(self) -> dict:

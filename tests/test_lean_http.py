@@ -279,9 +279,9 @@ def lean_calls(monkeypatch):
     calls = []
     original = lean.serve
 
-    def counting(handler, head, app):
+    def counting(handler, head, app, buffered):
         calls.append(head.path)
-        return original(handler, head, app)
+        return original(handler, head, app, buffered)
 
     monkeypatch.setattr(lean, "serve", counting)
     return calls
