@@ -38,6 +38,9 @@ CLOSE = "1"
 class EngineSession(Session):
     """An Engine.IO client's session; subclasses speak the protocol carried in MESSAGEs."""
 
+    __slots__ = ("extra", "eio", "protocol", "b64", "upgrading", "upgraded", "_get_waiting",
+                 "post_active", "_loop", "_ping_timer", "_pong_timer")
+
     def __init__(self, router: "Router", request: "Request", transport: str, eio_version: int,
                  b64: bool = False, extra: Optional[str] = None) -> None:
         super().__init__(router, request, transport)

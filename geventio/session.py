@@ -39,7 +39,7 @@ _IDLE = object()
 #: seconds a session's worker greenlet waits for more work before it ends (it ends after
 #: between one and two of these without a job: one idle timer per worker ticks at this
 #: interval, so a job costs no timer of its own)
-WORKER_IDLE = 2.0
+WORKER_IDLE = 0.5
 
 
 def new_session_id() -> str:
@@ -52,6 +52,13 @@ class Session:
 
     #: 'socket.io-0.6', 'engine.io-3' or 'engine.io-4' (set by subclasses).
     protocol = ""
+
+    # Slots: a session lives as long as its client, and an instance dict of this many
+    # attributes is not shared between instances. ``__dict__`` keeps any other attribute
+    # (a subclass's, a transport's) possible.
+    __slots__ = ("id", "router", "settings", "request", "transport", "created", "closed",
+                 "close_reason", "_outbox", "_outbox_bytes", "_out_ready", "_inbox", "_worker",
+                 "_active", "_greenlets", "_closing", "on_push", "__dict__", "__weakref__")
 
     def __init__(self, router: "Router", request: "Request", transport: str) -> None:
         self.id = new_session_id()

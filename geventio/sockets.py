@@ -48,6 +48,9 @@ class SocketIOSession(EngineSession):
     # here too: it must not block either).
     messages_never_block = True
 
+    __slots__ = ("sio", "connections", "_decoder", "_acks", "_next_ack", "_connect_timer",
+                 "_closing_conns")
+
     def __init__(self, router: "Router", request: "Request", transport: str, eio_version: int,
                  b64: bool = False, extra: Optional[str] = None) -> None:
         super().__init__(router, request, transport, eio_version, b64)

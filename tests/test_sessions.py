@@ -361,3 +361,19 @@ def test_an_idle_sessions_worker_greenlet_ends_and_a_new_job_starts_another(star
     recorder.wait_for(lambda: session._worker is None, timeout=2)
     session.run(done.append, 2)
     recorder.wait_for(lambda: done == [1, 2])
+
+
+def test_a_worker_kept_busy_outlives_its_idle_interval(start, recorder, monkeypatch):
+    monkeypatch.setattr(geventio.session, "WORKER_IDLE", 0.05)
+    router, base = start(session_expiry=30)
+    xhr_connect(base)
+    session = recorder.connections[0].session
+    done = []
+    session.run(done.append, 0)
+    worker = session._worker
+    for i in range(1, 16):  # a job every 20 ms for 0.3 s: six idle intervals
+        gevent.sleep(0.02)
+        session.run(done.append, i)
+        assert session._worker is worker
+    recorder.wait_for(lambda: done == list(range(16)))
+    recorder.wait_for(lambda: session._worker is None, timeout=2)
