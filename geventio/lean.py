@@ -19,6 +19,7 @@ import logging
 import socket
 import sys
 import time
+from io import BytesIO
 from email.utils import formatdate
 from typing import Any, Callable, List, Optional, Tuple
 
@@ -158,24 +159,30 @@ def serve(handler: Any, head: Head, application: Callable, buffered: int) -> str
         environ["REMOTE_ADDR"] = str(address[0])
         environ["REMOTE_PORT"] = str(address[1])
     environ["geventio.socket"] = sock
+    response = _Response(sock, head.keep_alive)
     wsgi_input: Optional[Input] = None
+    body_used = 0
     if head.upgrade:
         environ["wsgi.input"] = rfile
         environ["wsgi.input_terminated"] = False
     else:
-        length = environ.get("CONTENT_LENGTH")
-        expect = sock if "HTTP_EXPECT" in environ else None
-        wsgi_input = Input(rfile, int(length) if length else None, socket=expect)
-        environ["wsgi.input"] = wsgi_input
-        environ["wsgi.input_terminated"] = True
-    handler.environ = environ
-    response = _Response(sock, head.keep_alive)
-    if wsgi_input is not None and wsgi_input.content_length:
+        length_text = environ.get("CONTENT_LENGTH")
+        length = int(length_text) if length_text else 0
         limit = getattr(getattr(application, "settings", None), "max_http_buffer_size", None)
-        if limit is not None and wsgi_input.content_length > limit:
+        if limit is not None and length > limit:
             # The router refuses it (413) without reading it; reading it just to keep the
             # connection would let a client make us swallow any number of bytes.
             response.keep_alive = False
+        if length and response.keep_alive and buffered - head.size >= length:
+            # The whole body came with the head (the usual case): hand it over as it is.
+            environ["wsgi.input"] = BytesIO(rfile.read(length))
+            body_used = length
+        else:
+            expect = sock if "HTTP_EXPECT" in environ else None
+            wsgi_input = Input(rfile, length if length_text else None, socket=expect)
+            environ["wsgi.input"] = wsgi_input
+        environ["wsgi.input_terminated"] = True
+    handler.environ = environ
     keep = True
     try:
         result = application(environ, response.start_response)
@@ -215,7 +222,7 @@ def serve(handler: Any, head: Head, application: Callable, buffered: int) -> str
                          response.code or "-", response.bytes_out, time.time() - started)
     if not keep or not response.keep_alive or response.close or response.code == 101:
         return CLOSE
-    used = head.size + (wsgi_input.position if wsgi_input is not None else 0)
+    used = head.size + (wsgi_input.position if wsgi_input is not None else body_used)
     return KEEP_DRAINED if used == buffered else KEEP
 
 

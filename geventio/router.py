@@ -87,6 +87,8 @@ class Router:
             pattern += re.escape(extra_sep or "") + "(?P<extra>%s)" % extra_re
         pattern += "(?P<rest>/.*)?$"
         self._path_re = re.compile(pattern, re.DOTALL)
+        # The path that Engine.IO clients use, served without the regex (None with extra_re).
+        self._engine_path = None if extra_re else "/%s/" % self.resource
 
         self._sessions: Dict[str, Session] = {}
         self._detached: Dict[str, float] = {}
@@ -104,16 +106,22 @@ class Router:
     # -- WSGI entry ---------------------------------------------------------------------
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        match = self._path_re.match(environ.get("PATH_INFO", ""))
-        if match is None:
-            start_response("404 Not Found", [("Content-Type", "text/plain; charset=UTF-8")])
-            return [b"not a socket.io resource"]
-        rest = (match.group("rest") or "/")[1:]
-        parts = rest.split("/")
-        ex = Exchange(self, environ, start_response, transport=parts[0],
-                      sid=parts[1] if len(parts) > 1 else "", tail=parts[2:],
-                      extra=match.groupdict().get("extra"))
-        modern = ex.transport == "" and len(parts) <= 2 and not ex.sid
+        path = environ.get("PATH_INFO", "")
+        if path == self._engine_path:
+            # "/socket.io/": what every Engine.IO request asks for, without the regex.
+            ex = Exchange(self, environ, start_response, "")
+            modern = True
+        else:
+            match = self._path_re.match(path)
+            if match is None:
+                start_response("404 Not Found", [("Content-Type", "text/plain; charset=UTF-8")])
+                return [b"not a socket.io resource"]
+            rest = (match.group("rest") or "/")[1:]
+            parts = rest.split("/")
+            ex = Exchange(self, environ, start_response, transport=parts[0],
+                          sid=parts[1] if len(parts) > 1 else "", tail=parts[2:],
+                          extra=match.groupdict().get("extra"))
+            modern = ex.transport == "" and len(parts) <= 2 and not ex.sid
         try:
             if modern:
                 return self._dispatch_modern(ex)
