@@ -109,6 +109,16 @@ class EngineSession(Session):
 
     # -- heartbeats ---------------------------------------------------------------------
 
+    @property
+    def heartbeat_armed(self) -> bool:
+        """A heartbeat timer is running, so a waiting poll is woken without a timeout of its
+        own: by the next ping (v4), the client's ping's pong (v3), or the close that a
+        missed heartbeat causes."""
+        for timer in (self._ping_timer, self._pong_timer):
+            if timer is not None and timer.active:
+                return True
+        return False
+
     def _send_ping(self) -> None:
         if self.closed:
             return

@@ -5,6 +5,7 @@ The server serves a raw Engine.IO echo at /engine.io/ (default heartbeats), the 
 at /fast/ (pingInterval 300 ms, pingTimeout 200 ms) and a Socket.IO echo at /socket.io/.
 """
 import re
+import time
 
 import gevent
 import pytest
@@ -74,6 +75,21 @@ def test_v4_polling_server_pings_and_a_pong_keeps_the_session(base):
     for _ in range(2):
         assert get(base, FAST, sid)[::2] == (200, b"2")
         assert post(base, FAST, sid, "3")[::2] == (200, b"ok")
+
+
+def test_v4_polling_a_missed_pong_ends_the_waiting_poll_with_a_close(base):
+    sid, _ = handshake(base, FAST)
+    assert get(base, FAST, sid)[::2] == (200, b"2")
+    started = time.monotonic()
+    assert get(base, FAST, sid)[::2] == (200, b"1")  # the ping went unanswered
+    assert time.monotonic() - started < 1.5
+
+
+def test_v3_polling_a_client_that_never_pings_has_its_waiting_poll_closed(base):
+    sid, _ = handshake(base, FAST, eio=3, b64=1)
+    started = time.monotonic()
+    assert get(base, FAST, sid, eio=3, b64=1)[2].endswith(b"1:1")
+    assert time.monotonic() - started < 2
 
 
 def test_v4_websocket_only_session_opens_with_no_upgrades(base):

@@ -115,7 +115,8 @@ class Packet:
     data: str | bytes | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, 'type', PacketType(self.type))
+        if type(self.type) is not PacketType:
+            object.__setattr__(self, 'type', PacketType(self.type))
         data = self.data
         if data == '':
             object.__setattr__(self, 'data', None)

@@ -63,12 +63,11 @@ def parse_head(buf: bytes) -> Optional[Head]:
     end = buf.find(b"\r\n\r\n", 0, MAX_HEAD)
     if end < 0:
         return None
-    head = buf[:end]
-    crlf = head.count(b"\r\n")
-    if head.count(b"\n") != crlf or head.count(b"\r") != crlf:
+    line_end = buf.find(b"\r\n", 0, end + 2)
+    line = buf[:line_end]
+    if b"\n" in line or b"\r" in line:
         return None  # a bare CR or LF
-    lines = head.split(b"\r\n")
-    words = lines[0].split(b" ")
+    words = line.split(b" ")
     if len(words) != 3:
         return None
     method_b, target_b, version_b = words
@@ -83,8 +82,34 @@ def parse_head(buf: bytes) -> Optional[Head]:
         return None
     target = target_b.decode("latin-1")
     path, _, query = target.partition("?")
+    # A client sends the same header fields request after request: parse each block once.
+    fields = buf[line_end + 2:end + 2]
+    parsed = _FIELDS.get(fields)
+    if parsed is None:
+        parsed = _parse_fields(fields)
+        if parsed is None:
+            return None
+        if len(fields) <= _FIELDS_MAX_SIZE:
+            if len(_FIELDS) >= _FIELDS_MAX:
+                _FIELDS.clear()
+            _FIELDS[fields] = parsed
+    environ, connection, upgrade = parsed
+    keep_alive = version == "HTTP/1.1" and not _has_token(connection, "close")
+    return Head(method, path, query, version, dict(environ), end + 4, keep_alive, upgrade)
+
+
+# header block (bytes, each field ending in CRLF) -> (environ, Connection lower-cased, upgrade)
+_FIELDS: Dict[bytes, Tuple[Dict[str, str], str, bool]] = {}
+_FIELDS_MAX = 128
+_FIELDS_MAX_SIZE = 2048
+
+
+def _parse_fields(fields: bytes) -> Optional[Tuple[Dict[str, str], str, bool]]:
+    crlf = fields.count(b"\r\n")
+    if fields.count(b"\n") != crlf or fields.count(b"\r") != crlf:
+        return None  # a bare CR or LF
     environ: Dict[str, str] = {}
-    for line in lines[1:]:
+    for line in fields.split(b"\r\n")[:-1]:
         name, sep, value = line.partition(b":")
         if not sep or not name or line[:1] in b" \t":
             return None
@@ -115,13 +140,9 @@ def parse_head(buf: bytes) -> Optional[Head]:
     if length is not None and not (length.isascii() and length.isdigit()):
         return None
     connection = environ.get("HTTP_CONNECTION", "").lower()
-    if version == "HTTP/1.1":
-        keep_alive = not _has_token(connection, "close")
-    else:
-        keep_alive = False
     upgrade = (connection == "upgrade"
                or environ.get("HTTP_UPGRADE", "").lower() == "websocket")
-    return Head(method, path, query, version, environ, end + 4, keep_alive, upgrade)
+    return environ, connection, upgrade
 
 
 def _has_token(value: str, token: str) -> bool:

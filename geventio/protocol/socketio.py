@@ -76,6 +76,10 @@ class PacketType(enum.IntEnum):
     BINARY_ACK = 6
 
 
+#: '0'..'6' -> the packet type (an enum call per packet costs more than a lookup)
+_TYPE_OF_CHAR = {str(int(t)): t for t in PacketType}
+
+
 CONNECT = PacketType.CONNECT
 DISCONNECT = PacketType.DISCONNECT
 EVENT = PacketType.EVENT
@@ -119,7 +123,8 @@ class Packet:
     attachments: int = field(default=0, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, 'type', PacketType(self.type))
+        if type(self.type) is not PacketType:
+            object.__setattr__(self, 'type', PacketType(self.type))
 
 
 # -- encoding -----------------------------------------------------------------------------------
@@ -297,7 +302,7 @@ def _parse_text(text: str, max_attachments: int) -> tuple[Packet, int]:
     char = text[0]
     if not '0' <= char <= '6':
         raise ProtocolError(f'unknown packet type {char!r}', 0)
-    ptype = PacketType(int(char))
+    ptype = _TYPE_OF_CHAR[char]
     size = len(text)
     pos = 1
 

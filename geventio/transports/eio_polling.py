@@ -72,8 +72,13 @@ def _poll(ex: Exchange, session: EngineSession, jsonp) -> List[bytes]:
         session.attach()
         watch = watch_disconnect(ex.environ, lambda: session.close("transport close"))
         try:
-            s = ex.router.settings
-            items = session.take(0 if session.pending else s.ping_interval + s.ping_timeout)
+            if session.pending:
+                items = session.take(0)
+            elif session.heartbeat_armed:
+                items = session.take(None)  # no Timeout per poll: a heartbeat wakes it
+            else:
+                s = ex.router.settings
+                items = session.take(s.ping_interval + s.ping_timeout)
         finally:
             watch.stop()
             session.get_active = False
