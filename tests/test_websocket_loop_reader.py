@@ -179,20 +179,14 @@ def test_a_server_side_close_flushes_then_closes_the_websocket_and_on_close_runs
     assert recorder.count("close") == 1
 
 
-def test_a_protocol_error_closes_with_1002_and_on_close_runs(server):
+@pytest.mark.parametrize("send", [
+    lambda ws: ws.send_frame(0x1, event("unmasked").encode(), mask=False),  # WebSocket error
+    lambda ws: ws.send("x not a packet"),                                   # Engine.IO error
+], ids=["unmasked-frame", "bad-engine-io-packet"])
+def test_a_protocol_error_closes_with_1002_and_on_close_runs(server, send):
     base, recorder, router = server
     ws = connect(base)
-    ws.send_frame(0x1, event("unmasked").encode(), mask=False)
-    opcode, payload = ws.recv_frame(5)
-    assert (opcode, payload[:2]) == (0x8, struct.pack("!H", 1002))
-    recorder.wait_for(lambda: recorder.count("close") == 1)
-    wait_until(lambda: not router._sessions)
-
-
-def test_a_bad_engine_io_packet_closes_with_1002_and_on_close_runs(server):
-    base, recorder, router = server
-    ws = connect(base)
-    ws.send("x not a packet")
+    send(ws)
     opcode, payload = ws.recv_frame(5)
     assert (opcode, payload[:2]) == (0x8, struct.pack("!H", 1002))
     recorder.wait_for(lambda: recorder.count("close") == 1)
