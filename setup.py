@@ -28,6 +28,8 @@ setup(
             "python-socketio[client]>=5.12",
             "websocket-client>=1.6",
             "requests>=2.28",
+            # property tests of the codecs (tests/test_codec_properties.py)
+            "hypothesis>=6",
         ],
         # scripts/bench.py: the python-socketio peer (gevent mode) and the profiler
         "bench": [

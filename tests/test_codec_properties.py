@@ -1,12 +1,8 @@
 """Property tests for the Engine.IO and Socket.IO codecs: round trips, and no crash on any input."""
-import pytest
+from hypothesis import given, strategies as st
 
-pytest.importorskip('hypothesis')
-
-from hypothesis import given, strategies as st  # noqa: E402
-
-from geventio.protocol import engineio as eio  # noqa: E402
-from geventio.protocol import socketio as sio  # noqa: E402
+from geventio.protocol import engineio as eio
+from geventio.protocol import socketio as sio
 
 # Text a client can send: any code point but lone surrogates (not encodable as UTF-8).
 text = st.text(st.characters(blacklist_categories=('Cs',)))
