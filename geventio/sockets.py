@@ -95,7 +95,16 @@ class SocketIOSession(EngineSession):
         if self._connect_timer is not None:
             self._connect_timer.stop()
             self._connect_timer = None
-        conn = cls(self, namespace)
+        try:
+            # Runs where the packet was read, maybe in the event loop: a constructor must
+            # not block (on_open, in the worker, may). One that fails refuses the client.
+            conn = cls(self, namespace)
+        except Exception:
+            log.exception("session %s: creating %s for %s failed; refusing", self.id,
+                          cls.__name__, namespace)
+            self.push(encode_items(sio.connect_error(namespace, "Internal server error",
+                                                     protocol=self.sio)))
+            return
         if self.sio == 5:
             conn._sid = secrets.token_urlsafe(15)
         elif namespace != "/":

@@ -199,3 +199,23 @@ def test_messages_beyond_max_pending_messages_wait_and_are_handled_in_order(serv
     texts = [event("s%03d" % i) for i in range(100)]
     ws.sock.sendall(b"".join(masked_frame(0x1, t.encode()) for t in texts))
     assert [ws.receive() for _ in texts] == texts
+
+
+class Broken(geventio.SocketConnection):
+    """A connection class whose constructor fails (here: it tries to block)."""
+
+    def __init__(self, *args, **kwargs):
+        gevent.sleep(0.01)  # blocking in the event loop is refused by gevent
+        super().__init__(*args, **kwargs)
+
+
+def test_a_connection_constructor_that_fails_refuses_only_that_namespace():
+    recorder = Recorder()
+    router = geventio.get_router(echo_handler(recorder), resource=SIO,
+                                 namespaces={"/broken": Broken})
+    with serve(make_application([router])) as base:
+        ws = connect(base)
+        ws.send("40/broken,")
+        assert ws.receive() == '44/broken,{"message":"Internal server error"}'
+        ws.send(event("still here"))
+        assert ws.receive() == event("still here")
