@@ -134,22 +134,25 @@ function closeAll(list) {
 
 // 1. WebSocket echo: every client emits "echo" with an ack id and sends the next one as soon
 // as the ack arrives.
-async function wsEcho() {
-  const clients = await connectMany(cfg.clients, cfg.concurrency);
+// Runs the echo loop on every client (each emits "echo" with an ack id and sends the next
+// as soon as the ack arrives) through the measured window; `send(client, packet)` sends one
+// packet, `setup(client, isStopping)` installs anything else per client, `finish(clients)`
+// ends them. Returns the RESULT fields.
+async function echoLoop(clients, send, setup, finish) {
   let count = 0, bad = 0, stopping = false;
-  for (const ws of clients) {
+  for (const c of clients) {
     let id = 0;
-    const send = () => ws.send(`42${id}["echo",${PAYLOAD_JSON}]`);
-    ws.onPacket = (s) => {
+    const next = () => send(c, `42${id}["echo",${PAYLOAD_JSON}]`);
+    c.onPacket = (s) => {
       if (s.startsWith('43')) {
         if (!s.startsWith(`43${id}[${PAYLOAD_JSON}]`)) bad++;
         if (win.on) count++;
         id++;
-        if (!stopping) send();
+        if (!stopping) next();
       }
     };
-    ws.onClose = () => { if (!stopping) fail('server closed an echo client'); };
-    send();
+    setup(c, () => stopping);
+    next();
   }
   await sleep(cfg.warmup);
   startWindow();
@@ -157,8 +160,15 @@ async function wsEcho() {
   const w = endWindow();
   const n = count;
   stopping = true;
-  await closeAll(clients);
+  await finish(clients);
   return { count: n, rate: n / w.seconds, bad, ...w };
+}
+
+async function wsEcho() {
+  const clients = await connectMany(cfg.clients, cfg.concurrency);
+  return echoLoop(clients, (ws, p) => ws.send(p), (ws, stopping) => {
+    ws.onClose = () => { if (!stopping()) fail('server closed an echo client'); };
+  }, closeAll);
 }
 
 // 2. Polling echo: the same over HTTP long-polling (one GET always waiting, one POST at a time).
@@ -459,31 +469,12 @@ async function pollEcho() {
   const clients = [];
   for (let i = 0; i < cfg.clients; i++) clients.push(new PollClient());
   await Promise.all(clients.map((c) => c.open()));
-  let count = 0, bad = 0, stopping = false;
-  for (const c of clients) {
-    let id = 0;
-    const send = () => c.post(`42${id}["echo",${PAYLOAD_JSON}]`);
-    c.onPacket = (s) => {
-      if (s.startsWith('43')) {
-        if (!s.startsWith(`43${id}[${PAYLOAD_JSON}]`)) bad++;
-        if (win.on) count++;
-        id++;
-        if (!stopping) send();
-      }
-    };
-    send();
-  }
-  await sleep(cfg.warmup);
-  startWindow();
-  await sleep(cfg.duration);
-  const w = endWindow();
-  const n = count;
-  stopping = true;
-  // Tell the server goodbye (Engine.IO CLOSE) so it does not wait for ping timeouts.
-  for (const c of clients) c.closed = true;
-  await Promise.all(clients.map((c) => c.goodbye()));
-  for (const c of clients) c.close();
-  return { count: n, rate: n / w.seconds, bad, ...w };
+  return echoLoop(clients, (c, p) => c.post(p), () => {}, async (list) => {
+    // Tell the server goodbye (Engine.IO CLOSE) so it does not wait for ping timeouts.
+    for (const c of list) c.closed = true;
+    await Promise.all(list.map((c) => c.goodbye()));
+    for (const c of list) c.close();
+  });
 }
 
 // 3. Broadcast: client 0 asks the server to emit "tick" to everyone; at most `window`
