@@ -11,8 +11,8 @@
 
 Each server runs in its own process (scripts/bench/server.py) pinned with taskset to one
 core; the Node load generator (scripts/bench/load.js, raw Engine.IO v4 / Socket.IO v5 over
-`ws`, and over its own lean HTTP/1.1 keep-alive and WebSocket clients on net.Socket for the
-polling and connect cases) runs pinned to the other core. For every case the two servers
+its own lean WebSocket and HTTP/1.1 keep-alive clients on net.Socket, no npm package) runs
+pinned to the other core. For every case the two servers
 run one after the other with the same settings and the same load; the order alternates from
 case to case (and round to round). Everything listens and connects on 127.0.0.x only and
 every process is stopped by its PID at the end, on Ctrl-C and on errors.
@@ -36,7 +36,7 @@ or left the load generator less than 10% of its core, is flagged as noisy: run a
 the machine is quiet, or pass --retry-noisy).
 
 Needs: Python 3.11 with gevent, python-socketio 5.x, python-engineio, gevent-websocket
-(`pip install -e '.[bench]'`), Node.js >= 18 with `ws` (`npm ci`), taskset (util-linux), and
+(`pip install -e '.[bench]'`), Node.js >= 18, taskset (util-linux), and
 2 or more cores. Missing Python/Node packages are installed on first use (--no-install to
 refuse). py-spy for --profile.
 """
@@ -368,12 +368,6 @@ def check_environment(opts: argparse.Namespace) -> List[int]:
     from importlib.metadata import version
     if not version("python-socketio").startswith("5."):
         raise BenchError("python-socketio 5.x is needed, found %s" % version("python-socketio"))
-    if not os.path.isfile(os.path.join(ROOT, "node_modules", "ws", "package.json")):
-        if opts.no_install:
-            raise BenchError("node_modules/ws is missing: npm ci")
-        print("installing the Node packages (npm ci)", file=sys.stderr)
-        subprocess.check_call(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-                              cwd=ROOT)
     # server on the last allowed core, load generator on the first
     return [cpus[-1], cpus[0]]
 

@@ -3,12 +3,11 @@
 //
 // It speaks the wire protocol directly, implementing only what the benchmark needs: the
 // Engine.IO handshake, CONNECT ("40"), events with ack ids ("42<id>[...]" / "43<id>[...]"),
-// server pings answered with "3", DISCONNECT ("41"). socket.io-client would cost several
-// times more CPU per message and could become the bottleneck. Transports: `ws` for the
-// WebSocket cases that keep connections open (ws_echo, broadcast, idle_mem); for polling
-// (poll_echo) and the connect rate, where Node's `http` module and `ws` cost the load
-// generator more CPU than the server spends, its own minimal HTTP/1.1 keep-alive client and
-// RFC 6455 client over net.Socket (see HttpConn and connectCycle below).
+// server pings answered with "3", DISCONNECT ("41"). socket.io-client (or even the `ws` and
+// `http` modules) would cost several times more CPU per message and could become the
+// bottleneck, so it brings its own minimal clients over net.Socket and needs no npm package:
+// an RFC 6455 WebSocket client (RawWs: every WebSocket case) and an HTTP/1.1 keep-alive
+// client (HttpConn: polling).
 //
 // Driven by scripts/bench.py, which pins it to one core and the server to the other:
 //
@@ -22,7 +21,6 @@
 
 const crypto = require('crypto');
 const net = require('net');
-const WebSocket = require('ws');
 
 const cfg = Object.assign({
   host: '127.0.0.1',
@@ -38,7 +36,6 @@ const cfg = Object.assign({
   timeout: 120,         // hard limit for the whole run, seconds
 }, JSON.parse(process.argv[2] || '{}'));
 
-const WS_URL = `ws://${cfg.host}:${cfg.port}${cfg.path}?EIO=4&transport=websocket`;
 const POLL_PATH = `${cfg.path}?EIO=4&transport=polling`;
 const PAYLOAD_JSON = JSON.stringify(cfg.payload);
 const RS = '\x1e';
@@ -80,29 +77,10 @@ function endWindow() {
 
 // -- WebSocket client ---------------------------------------------------------------------
 
-// Resolves with the ws once the namespace "/" is connected ("40{...}" received).
+// Resolves with a connected RawWs (below) once the namespace "/" is connected ("40{...}").
 // Afterwards every text message other than a ping goes to ws.onPacket(str).
 function connectWs() {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(WS_URL, { perMessageDeflate: false, localAddress: nextSource() });
-    let state = 0;
-    ws.onPacket = null;
-    ws.on('message', (data) => {
-      const s = data.toString();
-      if (s === '2') { ws.send('3'); return; }
-      if (state === 2) { if (ws.onPacket) ws.onPacket(s); return; }
-      if (state === 0 && s[0] === '0') { state = 1; ws.send('40'); return; }
-      if (state === 1 && s.startsWith('40')) { state = 2; resolve(ws); return; }
-      state = 3;
-      reject(new Error('unexpected handshake packet ' + s.slice(0, 80)));
-      ws.terminate();
-    });
-    ws.on('error', (err) => { if (state < 2) { state = 3; reject(err); } else if (ws.onError) ws.onError(err); });
-    ws.on('close', () => {
-      if (state < 2) { state = 3; reject(new Error('closed during the handshake')); }
-      if (ws.onClose) ws.onClose();
-    });
-  });
+  return new Promise((resolve, reject) => { new RawWs(resolve, reject); });
 }
 
 async function connectMany(n, concurrency) {
@@ -122,11 +100,11 @@ async function connectMany(n, concurrency) {
 
 function closeAll(list) {
   return Promise.all(list.filter(Boolean).map((ws) => new Promise((resolve) => {
-    if (ws.readyState === WebSocket.CLOSED) return resolve();
+    if (ws.closed) return resolve();
     const t = setTimeout(() => { ws.terminate(); resolve(); }, 3000);
     ws.onClose = () => { clearTimeout(t); resolve(); };
     ws.onError = () => {};
-    try { ws.close(); } catch (e) { clearTimeout(t); resolve(); }
+    ws.close();
   })));
 }
 
@@ -599,48 +577,116 @@ function wsFrame(opcode, payload) {     // payload: Buffer; one final, masked cl
 }
 const wsText = (s) => wsFrame(0x1, Buffer.from(s, 'utf8'));
 
-// One cycle. onConnected() when "40{...}" arrives; callback(err) once the socket is closed
-// (err only if the cycle failed before that point, or if the server broke the protocol).
-function connectCycle(onConnected, callback) {
-  const sock = net.connect({ host: cfg.host, port: cfg.port, localAddress: nextSource() });
-  sock.setNoDelay(true);
-  let state = 0;           // 0 upgrade sent, 1 open awaited, 2 "40" awaited, 3 connected, 4 close sent, 5 done
-  let buf = null, frag = null, fragOp = 0, err = null, timer = null;
-  const finish = () => { if (timer) clearTimeout(timer); const cb = callback; callback = null; if (cb) cb(err); };
-  const abort = (e) => { if (!err) err = e; state = 5; sock.destroy(); };
-  sock.on('error', (e) => { if (state < 3 && !err) err = e; });
-  sock.on('close', () => {
-    if (state < 3 && !err) err = new Error('closed during the handshake');
-    finish();
-  });
-  sock.write(WS_UPGRADE);
-
-  function onText(s) {
-    if (s === '2') { sock.write(wsText('3')); return; }
-    if (state === 1 && s[0] === '0') { state = 2; sock.write(wsText('40')); return; }
-    if (state === 2 && s.startsWith('40')) {
-      state = 3;
-      onConnected();
-      state = 4;
-      sock.write(Buffer.concat([wsText('41'), wsFrame(0x8, CLOSE_NORMAL)]));
-      timer = setTimeout(() => sock.destroy(), 5000);
-      return;
-    }
-    if (state < 3) abort(new Error('unexpected handshake packet ' + s.slice(0, 80)));
+// A lean Socket.IO-over-WebSocket client on net.Socket. onConnected(ws) once "40{...}" has
+// arrived; onFail(err) instead if the handshake fails (the socket is then still to be
+// closed: terminate() it). After that: ws.send(text), ws.onPacket(text) for every packet
+// but pings (answered here), ws.onClose() once the socket is closed, ws.onError(err) for a
+// protocol error (the socket is then destroyed), ws.close() for "41" plus the closing
+// handshake, ws.terminate() to drop the connection.
+class RawWs {
+  constructor(onConnected, onFail) {
+    this.sock = net.connect({ host: cfg.host, port: cfg.port, localAddress: nextSource() });
+    this.sock.setNoDelay(true);
+    // 0 upgrade sent, 1 open awaited, 2 "40" awaited, 3 connected, 4 close sent, 5 done
+    this.state = 0;
+    this.closed = false;
+    this.buf = null;
+    this.frag = null;
+    this.timer = null;
+    this.onPacket = null;
+    this.onClose = null;
+    this.onError = null;
+    this._onConnected = onConnected;
+    this._onFail = onFail;
+    this.sock.on('error', (e) => this._abort(e, false));
+    this.sock.on('close', () => this._closed());
+    this.sock.on('data', (chunk) => this._data(chunk));
+    this.sock.write(WS_UPGRADE);
   }
 
-  function onFrames() {
+  send(text) { if (this.state === 3) this.sock.write(wsText(text)); }
+
+  close() {
+    if (this.state >= 4) return;
+    this.state = 4;
+    this.sock.write(Buffer.concat([wsText('41'), wsFrame(0x8, CLOSE_NORMAL)]));
+    this.timer = setTimeout(() => this.sock.destroy(), 5000);
+  }
+
+  terminate() { this.state = 5; this.sock.destroy(); }
+
+  _fail(err) {
+    const f = this._onFail;
+    this._onFail = this._onConnected = null;
+    if (f) f(err);
+  }
+
+  _abort(err, destroy = true) {
+    if (this.state < 3) this._fail(err);
+    else if (this.state < 5 && this.onError) this.onError(err);
+    else if (this.state < 4) fail('websocket client: ' + err.message);
+    if (destroy) this.terminate();
+  }
+
+  _closed() {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.state = 5;
+    if (this._onFail) this._fail(new Error('closed during the handshake'));
+    if (this.onClose) this.onClose();
+  }
+
+  _text(s) {
+    if (s === '2') { this.sock.write(wsText('3')); return; }
+    if (this.state === 3) { if (this.onPacket) this.onPacket(s); return; }
+    if (this.state === 1 && s[0] === '0') { this.state = 2; this.sock.write(wsText('40')); return; }
+    if (this.state === 2 && s.startsWith('40')) {
+      this.state = 3;
+      const f = this._onConnected;
+      this._onConnected = this._onFail = null;
+      f(this);
+      return;
+    }
+    if (this.state < 3) this._abort(new Error('unexpected handshake packet ' + s.slice(0, 80)));
+  }
+
+  _data(chunk) {
+    if (this.state === 5) return;
+    this.buf = this.buf ? Buffer.concat([this.buf, chunk]) : chunk;
+    if (this.state === 0) {
+      const buf = this.buf;
+      const end = buf.indexOf(CRLF2);
+      if (end < 0) {
+        if (buf.length > MAX_HEAD) this._abort(new Error('upgrade response head too long'));
+        return;
+      }
+      const e = checkUpgrade(buf.toString('latin1', 0, end));
+      if (e) return this._abort(new Error(e));
+      this.state = 1;
+      this.buf = end + 4 < buf.length ? buf.subarray(end + 4) : null;
+      if (!this.buf) return;
+    }
+    try {
+      this._frames();
+    } catch (e) {
+      this._abort(e);
+    }
+  }
+
+  _frames() {
+    const buf = this.buf;
     let pos = 0;
-    while (state < 5) {
+    while (this.state < 5) {
       if (buf.length - pos < 2) break;
       const b0 = buf[pos], b1 = buf[pos + 1];
       let len = b1 & 0x7f, hl = 2;
-      if (b1 & 0x80) return abort(new Error('masked frame from the server'));
-      if (b0 & 0x70) return abort(new Error('frame with RSV bits set'));
+      if (b1 & 0x80) return this._abort(new Error('masked frame from the server'));
+      if (b0 & 0x70) return this._abort(new Error('frame with RSV bits set'));
       if (len === 126) { if (buf.length - pos < 4) break; len = buf.readUInt16BE(pos + 2); hl = 4; }
       else if (len === 127) {
         if (buf.length - pos < 10) break;
-        if (buf.readUInt32BE(pos + 2) !== 0) return abort(new Error('frame too long'));
+        if (buf.readUInt32BE(pos + 2) !== 0) return this._abort(new Error('frame too long'));
         len = buf.readUInt32BE(pos + 6); hl = 10;
       }
       if (buf.length - pos < hl + len) break;
@@ -648,54 +694,49 @@ function connectCycle(onConnected, callback) {
       const payload = buf.subarray(pos + hl, pos + hl + len);
       pos += hl + len;
       if (op >= 0x8) {
-        if (!fin || len > 125) return abort(new Error('bad control frame'));
+        if (!fin || len > 125) return this._abort(new Error('bad control frame'));
         if (op === 0x8) {
-          if (len === 1) return abort(new Error('bad close frame'));
-          if (state < 3 && !err) err = new Error('server closed during the handshake');
-          if (state < 4) { state = 4; sock.write(wsFrame(0x8, payload.subarray(0, 2))); }
-          state = 5;
-          sock.end();
-          if (!timer) timer = setTimeout(() => sock.destroy(), 5000);
+          if (len === 1) return this._abort(new Error('bad close frame'));
+          if (this.state < 3) this._fail(new Error('server closed during the handshake'));
+          if (this.state < 4) this.sock.write(wsFrame(0x8, payload.subarray(0, 2)));
+          this.state = 5;
+          this.sock.end();
+          if (!this.timer) this.timer = setTimeout(() => this.sock.destroy(), 5000);
           break;
         }
-        if (op === 0x9) sock.write(wsFrame(0xa, payload));
-        else if (op !== 0xa) return abort(new Error('unknown opcode ' + op));
+        if (op === 0x9) this.sock.write(wsFrame(0xa, payload));
+        else if (op !== 0xa) return this._abort(new Error('unknown opcode ' + op));
         continue;
       }
       if (op === 0x0) {
-        if (!frag) return abort(new Error('continuation frame without a start'));
-        frag.push(Buffer.from(payload));
-      } else {
-        if (frag) return abort(new Error('new message inside a fragmented one'));
-        if (op !== 0x1) return abort(new Error('unexpected opcode ' + op));
-        fragOp = op;
-        if (!fin) { frag = [Buffer.from(payload)]; continue; }
-        onText(payload.toString('utf8'));
+        if (!this.frag) return this._abort(new Error('continuation frame without a start'));
+        this.frag.push(Buffer.from(payload));
+        if (fin) { const m = Buffer.concat(this.frag); this.frag = null; this._text(m.toString('utf8')); }
         continue;
       }
-      if (fin) { const m = Buffer.concat(frag); frag = null; if (fragOp === 0x1) onText(m.toString('utf8')); }
+      if (this.frag) return this._abort(new Error('new message inside a fragmented one'));
+      if (op !== 0x1) return this._abort(new Error('unexpected opcode ' + op));
+      if (!fin) { this.frag = [Buffer.from(payload)]; continue; }
+      this._text(payload.toString('utf8'));
     }
-    buf = pos < buf.length ? buf.subarray(pos) : null;
+    if (this.state === 5) { this.buf = null; return; }
+    this.buf = pos < buf.length ? buf.subarray(pos) : null;
   }
+}
 
-  sock.on('data', (chunk) => {
-    if (state === 5) return;
-    buf = buf ? Buffer.concat([buf, chunk]) : chunk;
-    if (state === 0) {
-      const end = buf.indexOf(CRLF2);
-      if (end < 0) { if (buf.length > MAX_HEAD) abort(new Error('upgrade response head too long')); return; }
-      const head = buf.toString('latin1', 0, end);
-      const e = checkUpgrade(head);
-      if (e) return abort(new Error(e));
-      state = 1;
-      buf = end + 4 < buf.length ? buf.subarray(end + 4) : null;
-      if (!buf) return;
-    }
-    try {
-      onFrames();
-    } catch (e) {
-      abort(e);
-    }
+// One connect cycle: connect, count it (onConnected()), disconnect; callback(err) once the
+// socket is closed (err if the cycle failed or the server broke the protocol).
+function connectCycle(onConnected, callback) {
+  let err = null;
+  const ws = new RawWs(() => {
+    onConnected();
+    ws.onError = (e) => { if (!err) err = e; };
+    ws.onClose = () => callback(err);
+    ws.close();
+  }, (e) => {
+    err = e;
+    ws.onClose = () => callback(err);
+    ws.terminate();
   });
 }
 
