@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import sys
 from typing import Any, Optional, Tuple
 
 from gevent.pywsgi import LoggingLogAdapter, WSGIHandler, WSGIServer
@@ -43,10 +44,11 @@ class Handler(WebSocketHandler):
         return super().run_application()
 
     def handle(self) -> None:
-        try:
-            self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except (OSError, AttributeError):
-            pass  # not TCP (unix socket) or already closed
+        if not getattr(self.server, "nodelay_inherited", False):
+            try:
+                self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except (OSError, AttributeError):
+                pass  # not TCP (unix socket) or already closed
         policy = getattr(self.server, "flash_policy", None)
         if policy is not None:
             try:
@@ -193,6 +195,16 @@ class SocketServer:
 
     def start(self) -> None:
         """Start listening without blocking."""
+        self.http.init_socket()
+        # Linux gives accepted sockets the listener's TCP_NODELAY: set it once there
+        # instead of once per connection (elsewhere the handler sets it on each).
+        self.http.nodelay_inherited = False
+        if sys.platform.startswith("linux"):
+            try:
+                self.http.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self.http.nodelay_inherited = True
+            except (OSError, AttributeError):
+                pass  # not a TCP listener
         self.http.start()
         if self.policy_server is not None:
             try:

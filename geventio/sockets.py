@@ -11,7 +11,6 @@ blocked in ``call()`` is woken even though the worker is busy with it).
 from __future__ import annotations
 
 import logging
-import secrets
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import parse_qsl
 
@@ -22,7 +21,7 @@ from .engine import EngineSession
 from .exceptions import ConnectionClosed, ConnectionRefused
 from .legacy import call_on_open
 from .protocol import socketio as sio
-from .session import Item
+from .session import Item, new_session_id
 
 if TYPE_CHECKING:  # pragma: no cover
     from .request import Request
@@ -106,7 +105,7 @@ class SocketIOSession(EngineSession):
                                                      protocol=self.sio)))
             return
         if self.sio == 5:
-            conn._sid = secrets.token_urlsafe(15)
+            conn._sid = new_session_id()
         elif namespace != "/":
             conn._sid = "%s#%s" % (namespace, self.id)
         conn._opening = []

@@ -85,3 +85,27 @@ def test_response_headers_and_body_leave_in_one_write(monkeypatch):
         request(base, "GET", "/page")
         assert len(writes) == 1
         assert writes[0].startswith(b"HTTP/1.1 200") and writes[0].endswith(b"\r\n\r\nplain")
+
+
+def _nodelay_app(environ, start_response):
+    sock = environ["geventio.socket"]
+    value = b"%d" % sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "1")])
+    return [value]
+
+
+def test_every_client_socket_has_tcp_nodelay():
+    router = geventio.get_router(echo_handler(Recorder()))
+    with serve(make_application([router], fallback=_nodelay_app)) as base:
+        for _ in range(3):
+            status, _, body = request(base, "GET", "/nodelay")
+            assert (status, body) == (200, b"1")
+
+
+def test_tcp_nodelay_is_set_per_connection_when_the_listener_cannot_pass_it_on(monkeypatch):
+    import geventio.server
+    monkeypatch.setattr(geventio.server.sys, "platform", "darwin")
+    router = geventio.get_router(echo_handler(Recorder()))
+    with serve(make_application([router], fallback=_nodelay_app)) as base:
+        status, _, body = request(base, "GET", "/nodelay")
+        assert (status, body) == (200, b"1")

@@ -377,3 +377,28 @@ def test_a_worker_kept_busy_outlives_its_idle_interval(start, recorder, monkeypa
         assert session._worker is worker
     recorder.wait_for(lambda: done == list(range(16)))
     recorder.wait_for(lambda: session._worker is None, timeout=2)
+
+
+def test_session_ids_are_20_url_safe_characters_and_never_repeat():
+    import re
+    from geventio.session import new_session_id
+    ids = [new_session_id() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{20}", i) for i in ids)
+
+
+def test_a_forked_process_never_hands_out_its_parents_next_ids():
+    import os
+    from geventio.session import new_session_id
+    new_session_id()  # the pool is filled
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.close(read)
+        os.write(write, new_session_id().encode())
+        os._exit(0)
+    os.close(write)
+    child_id = os.read(read, 100).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert child_id != new_session_id()

@@ -50,6 +50,9 @@ from typing import Iterable, Sequence
 
 import simplejson as json
 
+# Built once: json.dumps() with keyword arguments builds a new encoder on every call.
+_ENCODE_COMPACT = json.JSONEncoder(separators=(',', ':'), ensure_ascii=False).encode
+
 __all__ = [
     'PacketType', 'OPEN', 'CLOSE', 'PING', 'PONG', 'MESSAGE', 'UPGRADE', 'NOOP',
     'Packet', 'ProtocolError',
@@ -408,7 +411,7 @@ def open_packet_data(sid: str, upgrades: Sequence[str], ping_interval_ms: int,
     }
     if max_payload is not None:
         handshake['maxPayload'] = _ms(max_payload, 'max_payload')
-    return json.dumps(handshake, separators=(',', ':'), ensure_ascii=False)
+    return _ENCODE_COMPACT(handshake)
 
 
 #: node engine.io's ``Server.errorMessages``.
