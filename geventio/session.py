@@ -229,6 +229,12 @@ class Session:
                 if job is _IDLE:
                     if self._closing or not inbox.empty():
                         continue
+                    # The marker may have filled the inbox (max_pending_messages=1): a job
+                    # waiting for room is moved in by a callback after this get() returned.
+                    # Let it land before deciding the inbox is empty for good.
+                    gevent.sleep(0)
+                    if self._closing or not inbox.empty():
+                        continue
                     # Idle: let the greenlet (and the queue) go; the next job starts a new
                     # one. An idle connection then costs no worker at all.
                     self._worker = None

@@ -402,3 +402,18 @@ def test_a_forked_process_never_hands_out_its_parents_next_ids():
     os.close(read)
     os.waitpid(pid, 0)
     assert child_id != new_session_id()
+
+
+def test_a_job_waiting_for_room_while_the_worker_goes_idle_still_runs(start, recorder,
+                                                                       monkeypatch):
+    # max_pending_messages=1: the worker's idle marker, queued while a long job runs, fills
+    # the inbox, so the next job waits for room; the worker then takes the marker.
+    monkeypatch.setattr(geventio.session, "WORKER_IDLE", 0.05)
+    router, base = start(session_expiry=30, max_pending_messages=1)
+    xhr_connect(base)
+    session = recorder.connections[0].session
+    done = []
+    session.run(gevent.sleep, 0.3)  # a job longer than two idle intervals
+    gevent.sleep(0.15)
+    assert session.run(done.append, 1)  # waits for room in the inbox
+    recorder.wait_for(lambda: done == [1], timeout=2)
