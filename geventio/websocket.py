@@ -826,13 +826,18 @@ class RFC6455WebSocket(WebSocket):
         except WebSocketClosed:
             return
         if rest is not None:
-            gevent.spawn_raw(self._finish_quietly, rest, locked)
+            # Backpressure, as when a greenlet reads: nothing more is read until this pong
+            # is out (a client that pings without reading must not pile up pongs).
+            self.pause_reading()
+            gevent.spawn_raw(self._finish_pong, rest, locked)
 
-    def _finish_quietly(self, rest: bytes, locked: bool) -> None:
+    def _finish_pong(self, rest: bytes, locked: bool) -> None:
         try:
             self._send_raw(rest, locked=locked)
         except WebSocketClosed:
             pass
+        finally:
+            self.resume_reading()
 
     def _halt(self, fn: Callable[..., Any], *args: Any) -> None:
         """Stop reading for good and run ``fn`` (which may block and ends the connection)

@@ -219,3 +219,34 @@ def test_a_connection_constructor_that_fails_refuses_only_that_namespace():
         assert ws.receive() == '44/broken,{"message":"Internal server error"}'
         ws.send(event("still here"))
         assert ws.receive() == event("still here")
+
+
+def test_pings_from_a_client_that_does_not_read_wait_for_their_pongs_to_be_written(server):
+    # As when a greenlet reads: a pong that cannot be written now pauses reading, instead
+    # of each ping leaving a pong (and a greenlet) waiting for the socket.
+    base, _, router = server
+    ws = connect(base)
+    ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    (session,) = router._sessions.values()
+    writer = session.on_push.__self__
+    writer.ws._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    chunk = "4" + "x" * 65536
+    for _ in range(100):  # until the server's writes would block
+        session.push([chunk])
+        gevent.sleep(0.002)
+        if writer.greenlet is not None:
+            break
+    assert writer.greenlet is not None
+    gc.collect()
+    before = live_greenlets()
+    for i in range(300):
+        ws.send_frame(0x9, b"p%d" % i)
+    gevent.sleep(0.3)
+    gc.collect()
+    assert live_greenlets() - before < 10
+    pongs = []
+    while len(pongs) < 300:  # and once the client reads, every ping is answered in order
+        opcode, payload = ws.recv_frame(5)
+        if opcode == 0xA:
+            pongs.append(payload)
+    assert pongs == [b"p%d" % i for i in range(300)]
