@@ -250,3 +250,14 @@ def test_pings_from_a_client_that_does_not_read_wait_for_their_pongs_to_be_writt
         if opcode == 0xA:
             pongs.append(payload)
     assert pongs == [b"p%d" % i for i in range(300)]
+
+
+def test_after_a_bad_packet_the_connection_ends_as_soon_as_the_client_answers_the_close(server):
+    base, recorder, router = server
+    ws = connect(base)
+    ws.send("x not a packet")
+    opcode, payload = ws.recv_frame(5)
+    assert (opcode, payload[:2]) == (0x8, struct.pack("!H", 1002))
+    ws.send_close(1002)
+    with pytest.raises(WSClosed):
+        ws.receive(1)  # EOF now, not after the server's close_timeout (5 s)

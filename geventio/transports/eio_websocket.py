@@ -150,7 +150,9 @@ class _LoopReader:
             return
         self._receive(message)
 
-    def _receive(self, message) -> None:
+    def _receive(self, message) -> bool:
+        """Hand one message to the session; False if it broke the protocol (reading is
+        then paused until the WebSocket close is under way)."""
         session = self.session
         try:
             packet = self.decode(message)
@@ -161,18 +163,26 @@ class _LoopReader:
             log.warning("session %s closed: bad packet over WebSocket: %s", session.id, exc)
             self.ws.pause_reading()
             gevent.spawn_raw(self._refuse)
+            return False
+        return True
 
     def _receive_blocking(self, message) -> None:
+        ok = False
         try:
-            self._receive(message)
+            ok = self._receive(message)
         except Exception:
+            ok = True
             log.exception("session %s: handling a WebSocket message failed", self.session.id)
             self.session.close("transport error")
         finally:
-            self.ws.resume_reading()
+            if ok:
+                self.ws.resume_reading()
 
     def _refuse(self) -> None:
         self.ws.close(1002)
+        # Read on: what follows is dropped, and the client's answer to our close frame
+        # ends the connection (or close_timeout does).
+        self.ws.resume_reading()
         self.session.close("transport close")
 
     def on_end(self) -> None:
