@@ -6,6 +6,7 @@ import socket
 import sys
 from typing import Any, Optional, Tuple
 
+import gevent.socket
 from gevent.pywsgi import LoggingLogAdapter, WSGIHandler, WSGIServer
 from geventwebsocket.handler import WebSocketHandler
 
@@ -78,7 +79,9 @@ class Handler(WebSocketHandler):
                 self._drained = False
                 wait = getattr(self.socket, "_wait", None)
                 watcher = getattr(self.socket, "_read_event", None)
-                if wait is not None and watcher is not None and watcher.callback is None:
+                # (Plain sockets only: TLS may hold decrypted bytes the fd does not show.)
+                if (wait is not None and watcher is not None and watcher.callback is None
+                        and type(self.socket) is gevent.socket.socket):
                     try:
                         wait(watcher)
                     except OSError:

@@ -206,6 +206,11 @@ class Session:
                 self._inbox.put(job, timeout=1.0)
                 return True
             except Full:
+                if gevent.getcurrent() is gevent.get_hub():
+                    # The event loop cannot wait for room (gevent refuses at once): say so
+                    # rather than retry forever. Callers there check can_run_now() first.
+                    raise RuntimeError("Session.run() would wait for room in the inbox "
+                                       "inside the event loop") from None
                 continue
         return False
 

@@ -343,6 +343,12 @@ class WebSocket:
         else:
             self._terminate()
 
+    def abort(self) -> None:
+        """Drop the connection now, without a closing handshake (idempotent, never blocks,
+        safe in the event loop): the TCP connection is shut down, so a greenlet blocked
+        writing to a client that does not read gets an error and ends."""
+        self._terminate()
+
     def read_in_loop(self, on_message: Callable[[Message], Any],
                      on_end: Callable[[], Any]) -> bool:
         """Read without a greenlet, if this WebSocket can: False if not (then use

@@ -417,3 +417,22 @@ def test_a_job_waiting_for_room_while_the_worker_goes_idle_still_runs(start, rec
     gevent.sleep(0.15)
     assert session.run(done.append, 1)  # waits for room in the inbox
     recorder.wait_for(lambda: done == [1], timeout=2)
+
+
+def test_run_in_the_event_loop_with_a_full_inbox_raises_instead_of_spinning(start, recorder):
+    router, base = start(session_expiry=30, max_pending_messages=1)
+    xhr_connect(base)
+    session = recorder.connections[0].session
+    session.run(gevent.sleep, 0.3)  # the worker is busy...
+    session.run(gevent.sleep, 0)    # ...and the inbox is full
+    outcome = []
+
+    def in_the_hub():
+        try:
+            session.run(outcome.append, "ran")
+        except RuntimeError as exc:
+            outcome.append(exc)
+
+    gevent.get_hub().loop.run_callback(in_the_hub)
+    gevent.sleep(0.05)
+    assert len(outcome) == 1 and isinstance(outcome[0], RuntimeError)

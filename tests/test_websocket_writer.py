@@ -104,3 +104,32 @@ def test_frames_sent_in_the_same_write_as_the_handshake_are_not_lost():
         assert texts[0].startswith("0{")
         assert texts[1:] == ["4m%d" % i for i in range(60)]
         sock.close()
+
+
+def test_a_closed_session_whose_client_stopped_reading_is_dropped_after_the_flush_deadline(
+        monkeypatch):
+    from geventio.transports import outbox
+    monkeypatch.setattr(outbox, "FLUSH_DEADLINE", 0.5)
+    router = echo_engine_router(max_http_buffer_size=1_000_000)
+    with serve(make_application([router.route()])) as base:
+        sock, reader = open_ws(base, rcvbuf=4096)
+        assert read_text(reader).startswith("0{")
+        big = "4" + "x" * 100_000
+        for _ in range(60):  # 6 MB of echoes: far more than the buffers hold; never read
+            sock.sendall(frame(0x1, big.encode()))
+        gevent.sleep(0.3)
+        [session] = list(router._sessions.values())
+        writer = session.on_push.__self__
+        session.close("test")  # its last messages cannot leave: the client does not read
+        gevent.sleep(0.2)
+        assert not writer.done.is_set()  # still trying to flush
+        gevent.sleep(1.5)
+        assert writer.done.is_set() and writer.greenlet is None  # given up: nothing left
+        assert session.closed and not router._sessions
+        # The server gave up: the connection is gone (reading now ends in EOF or a reset).
+        sock.settimeout(10)
+        try:
+            while sock.recv(1 << 20):
+                pass
+        except ConnectionResetError:
+            pass

@@ -12,6 +12,10 @@ from gevent.event import Event
 
 log = logging.getLogger(__name__)
 
+#: after a session closes, how long its last messages and the close frame may take to leave
+#: before the connection is dropped (a client that stopped reading)
+FLUSH_DEADLINE = 10.0
+
 
 class OutboxWriter:
     """Writes a session's outbox to its WebSocket with no greenlet while nothing is pending.
@@ -25,7 +29,8 @@ class OutboxWriter:
     after that.
     """
 
-    __slots__ = ("session", "ws", "encode", "on_done", "busy", "greenlet", "done", "scheduled")
+    __slots__ = ("session", "ws", "encode", "on_done", "busy", "greenlet", "done", "scheduled",
+                 "deadline")
 
     def __init__(self, session, ws, encode=None, on_done=None) -> None:
         self.session = session
@@ -36,6 +41,7 @@ class OutboxWriter:
         self.greenlet = None
         self.done: Optional[Event] = None  # set once the WebSocket is closed by us
         self.scheduled = False  # a write is due at the end of this turn of the loop
+        self.deadline = None  # after the close: the timer that gives up on a stuck flush
 
     def start(self) -> None:
         self.session.on_push = self.flush
@@ -47,10 +53,12 @@ class OutboxWriter:
             if self.done is None:
                 self.done = Event()
                 if self.busy:
+                    self._arm_deadline()
                     return  # the writing greenlet flushes and closes
                 if self.ws.closed and not session.pending and self.on_done is None:
                     self.done.set()  # nothing left to send, nor a way to send it
                     return
+                self._arm_deadline()
                 self.busy = True
                 self.greenlet = gevent.spawn_raw(self._drain, None, False)
             return
@@ -119,8 +127,26 @@ class OutboxWriter:
             self.busy = False
             self.greenlet = None
             self.done.set()
+            deadline, self.deadline = self.deadline, None
+            if deadline is not None:
+                deadline.stop()
             if self.on_done is not None:
                 self.on_done()
+
+    def _arm_deadline(self) -> None:
+        # A client that stops reading (zero window) would hold the final flush, and with
+        # it the socket and this writer, forever: give up after FLUSH_DEADLINE.
+        timer = gevent.get_hub().loop.timer(FLUSH_DEADLINE)
+        self.deadline = timer
+        timer.start(self._deadline_passed)
+
+    def _deadline_passed(self) -> None:
+        # In the hub.
+        self.deadline = None
+        if self.done is not None and not self.done.is_set():
+            log.info("session %s: the client has not taken its last messages within %s s; "
+                     "dropping the connection", self.session.id, FLUSH_DEADLINE)
+            self.ws.abort()
 
     def wait_done(self, timeout: float) -> None:
         """After the session closed: wait for the final flush, then kill a stuck writer."""
