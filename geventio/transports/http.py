@@ -124,11 +124,12 @@ class _Watch:
     Uses the gevent socket's own read watcher when it has one (nobody else reads the
     socket while its request waits), else a new one."""
 
-    __slots__ = ("_io", "_sock", "_callback", "_owned")
+    __slots__ = ("_io", "_sock", "_callback", "_owned", "_cancelled")
 
     def __init__(self, sock, callback: Callable[[], None]) -> None:
         self._sock = sock
         self._callback = callback
+        self._cancelled = False
         io = getattr(sock, "_read_event", None)
         self._owned = io is None or io.callback is not None
         if self._owned:
@@ -140,19 +141,29 @@ class _Watch:
     def _readable(self) -> None:
         # Runs in the hub: stop watching and look at the socket from a greenlet.
         import gevent
-        self.stop()
+        self._stop_io()
         gevent.spawn(self._check)
 
     def _check(self) -> None:
+        if self._cancelled:
+            return  # the request ended meanwhile: what is readable is not ours to judge
+        raw = getattr(self._sock, "_sock", self._sock)
         try:
-            data = self._sock.recv(1, socket.MSG_PEEK)
+            # Never waits: the socket's watcher may be someone else's by now.
+            data = raw.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return  # a spurious wake-up: nothing to read, nothing closed
         except OSError:
             data = b""
-        if not data:
+        if not data and not self._cancelled:
             log.debug("client closed its connection while a request waited")
             self._callback()
 
     def stop(self) -> None:
+        self._cancelled = True
+        self._stop_io()
+
+    def _stop_io(self) -> None:
         io = self._io
         if io is not None:
             self._io = None
