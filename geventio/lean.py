@@ -44,11 +44,6 @@ def _date_line() -> str:
     return _date[1]
 
 
-def _unquote_latin1(path: str) -> str:
-    from urllib.parse import unquote_to_bytes
-    return unquote_to_bytes(path).decode("latin-1")
-
-
 class _Response:
     """One response's state: what start_response was given, and whether it has gone out."""
 
@@ -141,8 +136,9 @@ KEEP_DRAINED = "keep-drained"  #: keep it; every byte read so far has been used
 
 
 def serve(handler: Any, head: Head, application: Callable, buffered: int) -> str:
-    """Serve one request whose head is among the ``buffered`` bytes in ``handler.rfile``;
-    say whether to keep the connection (:data:`CLOSE`, :data:`KEEP`, :data:`KEEP_DRAINED`)."""
+    """Serve one request whose head is among the ``buffered`` bytes in ``handler.rfile``
+    and whose path has no percent-escapes; say whether to keep the connection
+    (:data:`CLOSE`, :data:`KEEP`, :data:`KEEP_DRAINED`)."""
     started = time.time()
     sock = handler.socket
     rfile = handler.rfile
@@ -151,7 +147,7 @@ def serve(handler: Any, head: Head, application: Callable, buffered: int) -> str
     environ.update(head.environ)
     environ["REQUEST_METHOD"] = head.method
     environ["SCRIPT_NAME"] = ""
-    environ["PATH_INFO"] = _unquote_latin1(head.path) if "%" in head.path else head.path
+    environ["PATH_INFO"] = head.path  # no percent-escapes: the caller sends those to pywsgi
     environ["QUERY_STRING"] = head.query
     environ["SERVER_PROTOCOL"] = head.version
     address = handler.client_address
