@@ -13,7 +13,7 @@ setup(
     packages=find_packages(include=["geventio", "geventio.*"]),
     python_requires=">=3.9",
     install_requires=[
-        "gevent>=22.10",
+        "gevent>=22.10,<27",  # tested: 22.10 to 26.9 (geventio/_gevent_compat.py)
         "gevent-websocket>=0.10.1",
         "simplejson>=3.17",
     ],

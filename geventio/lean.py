@@ -24,8 +24,8 @@ from email.utils import formatdate
 from typing import Any, Callable, List, Optional, Tuple
 
 from gevent.pywsgi import Input
-from gevent.socket import socket as _gsocket
 
+from . import _gevent_compat as compat
 from .protocol.http1 import Head, response_head
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ class _Response:
         self.bytes_out += len(data)
         # One non-blocking send on the OS socket first: a response fits the socket buffer
         # almost always, and gevent's sendall() costs a getsockopt() call each time.
-        raw = getattr(self.socket, "_sock", None) if type(self.socket) is _gsocket else None
+        raw = compat.os_socket(self.socket)
         if raw is not None:
             try:
                 sent = raw.send(data)
@@ -196,7 +196,7 @@ def serve(handler: Any, head: Head, application: Callable, buffered: int) -> str
             if close is not None:
                 close()
         if wsgi_input is not None and response.keep_alive:
-            wsgi_input._discard()
+            compat.discard_input(wsgi_input)
     except socket.error:
         keep = False  # the client went away; nothing to answer
     except Exception:

@@ -6,10 +6,10 @@ import socket
 import sys
 from typing import Any, Optional, Tuple
 
-import gevent.socket
 from gevent.pywsgi import LoggingLogAdapter, WSGIHandler, WSGIServer
 from geventwebsocket.handler import WebSocketHandler
 
+from . import _gevent_compat as compat
 from . import lean
 from . import policy as flash_policy
 from .app import Application
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 access_log = logging.getLogger("geventio.access")
 
 
-class Handler(WebSocketHandler):
+class Handler(compat.OneWriteHeadMixin, WebSocketHandler):
     """pywsgi's handler, plus: TCP_NODELAY on every client socket, the Flash policy
     answered inline on the HTTP port, and no keep-alive after a WebSocket upgrade.
 
@@ -77,15 +77,11 @@ class Handler(WebSocketHandler):
                 # The last request used up everything read: wait for the next one before
                 # reading, rather than try a read that would fail and then wait.
                 self._drained = False
-                wait = getattr(self.socket, "_wait", None)
-                watcher = getattr(self.socket, "_read_event", None)
                 # (Plain sockets only: TLS may hold decrypted bytes the fd does not show.)
-                if (wait is not None and watcher is not None and watcher.callback is None
-                        and type(self.socket) is gevent.socket.socket):
-                    try:
-                        wait(watcher)
-                    except OSError:
-                        return None
+                try:
+                    compat.wait_readable(self.socket)
+                except OSError:
+                    return None
             try:
                 buf = rfile.peek(1)
             except (OSError, ValueError):
@@ -126,26 +122,6 @@ class Handler(WebSocketHandler):
         if self.close_connection and self.code != 101 and not any(
                 name.lower() == b"connection" for name, _ in self.response_headers):
             self.response_headers.append((b"Connection", b"close"))
-
-    if hasattr(WSGIHandler, "_write_with_headers") and hasattr(WSGIHandler, "_sendall"):
-        def _write_with_headers(self, data: bytes) -> None:
-            # pywsgi sends the status line + headers and the first body chunk in two
-            # writes; with TCP_NODELAY that is two packets per response. Send them in one.
-            # (Guarded: without these pywsgi internals the stock behaviour applies.)
-            self.headers_sent = True
-            self.finalize_headers()
-            out = bytearray(b"HTTP/1.1 ")
-            out += self.status
-            out += b"\r\n"
-            for header, value in self.response_headers:
-                out += header + b": " + value + b"\r\n"
-            out += b"\r\n"
-            if data:
-                if self.response_use_chunked:
-                    out += b"%x\r\n" % len(data) + data + b"\r\n"
-                else:
-                    out += data
-            self._sendall(bytes(out))
 
 
 class SocketServer:

@@ -39,6 +39,8 @@ import gevent
 import gevent.socket
 from gevent.lock import Semaphore
 
+from . import _gevent_compat as compat
+
 from geventio.protocol.websocket import (
     CLOSE_INVALID_DATA, CLOSE_NORMAL, CLOSE_TOO_BIG, HIXIE76_CLOSE,
     OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT, FrameError,
@@ -556,7 +558,7 @@ class WebSocket:
         sock = self._sock
         stream = self._stream
         if (sock is None or self._stream_released
-                or getattr(getattr(stream, "raw", None), "_sock", None) is not sock
+                or compat.socket_under(stream) is not sock
                 or not hasattr(stream, "peek")):
             return False
         timeout = sock.gettimeout()
@@ -694,7 +696,7 @@ class RFC6455WebSocket(WebSocket):
         if loop is None or loop.paused or loop.ended:
             return
         try:
-            r = self._rsock._sock.recv_into(_SCRATCH)  # the real socket: never waits
+            r = compat.os_socket(self._rsock).recv_into(_SCRATCH)  # the OS socket: never waits
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:

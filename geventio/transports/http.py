@@ -10,6 +10,7 @@ import socket
 from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple
 from urllib.parse import parse_qs
 
+from .. import _gevent_compat as compat
 from .. import cors
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -130,7 +131,7 @@ class _Watch:
         self._sock = sock
         self._callback = callback
         self._cancelled = False
-        io = getattr(sock, "_read_event", None)
+        io = compat.read_watcher(sock)
         self._owned = io is None or io.callback is not None
         if self._owned:
             import gevent
@@ -147,15 +148,9 @@ class _Watch:
     def _check(self) -> None:
         if self._cancelled:
             return  # the request ended meanwhile: what is readable is not ours to judge
-        raw = getattr(self._sock, "_sock", self._sock)
-        try:
-            # Never waits: the socket's watcher may be someone else's by now.
-            data = raw.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-        except (BlockingIOError, InterruptedError):
-            return  # a spurious wake-up: nothing to read, nothing closed
-        except OSError:
-            data = b""
-        if not data and not self._cancelled:
+        # Never waits: the socket's watcher may be someone else's by now.
+        closed = compat.peek_closed(self._sock)
+        if closed and not self._cancelled:
             log.debug("client closed its connection while a request waited")
             self._callback()
 
