@@ -30,6 +30,9 @@ setup(
             "requests>=2.28",
             # property tests of the codecs (tests/test_codec_properties.py)
             "hypothesis>=6",
+            # the static checks the suite runs (tests/test_static_checks.py; pyproject.toml)
+            "mypy>=1.10",
+            "ruff>=0.6",
         ],
         # scripts/bench.py: the python-socketio peer (gevent mode) and the profiler
         "bench": [
