@@ -1,7 +1,9 @@
 """geventio: a Socket.IO server on gevent.
 
-Serves the socket.io 0.6 protocol (all six transports) from synchronous-looking handler
-classes, hosted by a gevent WSGIServer, beside or in front of any WSGI app.
+One router serves socket.io 0.6 clients (all six transports) and today's clients
+(Engine.IO v3/v4 with Socket.IO v4/v5: socket.io-client 2.x to 4.x, python-socketio) from the
+same synchronous-looking handler classes, hosted by a gevent WSGIServer beside or in front of
+any WSGI app.
 """
 from .app import Application
 from .connection import SocketConnection, event

@@ -17,7 +17,7 @@ import gevent.socket
 from gevent.pywsgi import Input, WSGIHandler
 
 #: the gevent releases geventio's suite has passed on (setup.py allows this range)
-TESTED_GEVENT = ("22.10", "26.9")
+TESTED_GEVENT = ("23.9", "26.9")
 
 #: (owner, private name, what geventio uses it for)
 REQUIRED: Tuple[Tuple[type, str, str], ...] = (
