@@ -11,7 +11,7 @@ from gevent.pywsgi import LoggingLogAdapter, WSGIHandler, WSGIServer
 from geventwebsocket.handler import WebSocketHandler
 
 from . import _gevent_compat as compat
-from . import lean
+from . import lean, logsafe
 from . import policy as flash_policy
 from .app import Application
 from .protocol import http1
@@ -207,6 +207,7 @@ class SocketServer:
                  host: Optional[str] = None, port: Optional[int] = None,
                  flash_policy_port: Any = "default", **ssl_args: Any) -> None:
         self.application = application
+        logsafe.install()  # also on the loggers of modules imported since geventio was
         settings = getattr(application, "settings", {})
         address = host if host is not None else settings.get("socket_io_address", "")
         port = port if port is not None else settings.get("socket_io_port", 8001)
