@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import socket
 import sys
+import threading
 from io import BytesIO
 from typing import Any, List, Optional, Tuple
 
+import gevent
 from gevent.pywsgi import LoggingLogAdapter, WSGIHandler, WSGIServer
 from geventwebsocket.handler import WebSocketHandler
 
@@ -200,7 +204,9 @@ class SocketServer:
     Starts the Flash policy server on ``flash_policy_port`` when a router enables
     flashsocket (a port below 1024 needs root; if it cannot bind, the policy is still
     answered inline on the HTTP port). Serves forever unless ``auto_start=False``; then
-    call :meth:`start` / :meth:`serve_forever` / :meth:`stop` yourself.
+    call :meth:`start` / :meth:`serve_forever` / :meth:`stop` yourself. Serving forever
+    from the main thread, it stops gracefully at SIGINT or SIGTERM
+    (:meth:`stop_on_signals`), as ``geventio-serve`` does.
     """
 
     def __init__(self, application: Application, auto_start: bool = True,
@@ -233,6 +239,8 @@ class SocketServer:
             self.policy_server = flash_policy.FlashPolicyServer(
                 (address, flash_policy_port), self.policy)
         if auto_start:
+            if threading.current_thread() is threading.main_thread():
+                self.stop_on_signals()  # it owns the main loop: stop as geventio-serve does
             self.serve_forever()
 
     @property
@@ -280,6 +288,27 @@ class SocketServer:
             self.http.serve_forever()
         finally:
             self.stop()
+
+    def stop_on_signals(self) -> None:
+        """Make SIGINT (Ctrl-C) and SIGTERM stop this server gracefully: every session is
+        closed (on_close runs), in-flight requests get a few seconds, and
+        :meth:`serve_forever` returns. A second signal while stopping exits at once."""
+        stopping: List[str] = []
+
+        def stop(signum: int) -> None:
+            name = signal.Signals(signum).name
+            if stopping:
+                log.warning("%s again; exiting without waiting", name)
+                os._exit(1)
+            stopping.append(name)
+            log.info("%s received; shutting down", name)
+            gevent.spawn(self.stop)
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                gevent.signal_handler(signum, stop, signum)
+            except (AttributeError, ValueError, OSError):  # pragma: no cover - no such signal
+                pass
 
     def stop(self, timeout: Optional[float] = 5.0) -> None:
         """Stop accepting, close every session (on_close runs), stop the servers."""
