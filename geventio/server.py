@@ -82,7 +82,7 @@ class Handler(compat.OneWriteHeadMixin, WebSocketHandler):
                     codings.append(value.decode("latin-1"))
                 kept.append(name + b": " + value + b"\r\n")
             length = http1.body_length(version, lengths, codings)
-        except http1.HeadTooLarge as exc:
+        except http1.HeadTooLargeError as exc:
             return self._refuse("431 Request Header Fields Too Large", str(exc))
         except http1.FramingError as exc:
             return self._refuse("400 Bad Request", str(exc))
@@ -152,8 +152,8 @@ class Handler(compat.OneWriteHeadMixin, WebSocketHandler):
             if not buf:
                 return None
             head = parse_head(buf)
-            if (head is not None and "EIO=" in head.query
-                    and head.size <= getattr(self.server, "max_header_size", http1.MAX_HEADER_SIZE)):
+            limit = getattr(self.server, "max_header_size", http1.MAX_HEADER_SIZE)
+            if head is not None and "EIO=" in head.query and head.size <= limit:
                 path = head.path
                 if "%" not in path:
                     for route in routes:

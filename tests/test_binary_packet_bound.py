@@ -7,7 +7,7 @@ import pytest
 import geventio
 from geventio.protocol.socketio import Decoder, ProtocolError
 from helpers.apps import Recorder, echo_handler
-from helpers.eio_client import WSClient, WSClosed
+from helpers.eio_client import WSClient
 from helpers.server import make_application, serve
 
 pytestmark = pytest.mark.timeout(30)

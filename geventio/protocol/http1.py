@@ -177,31 +177,31 @@ def is_token(name: bytes) -> bool:
     return _TOKEN.match(name) is not None
 
 
-class HeadTooLarge(ValueError):
+class HeadTooLargeError(ValueError):
     """A request head over the size bound, or with too many fields: answer 431 and close."""
 
 
 def read_fields(readline: Callable[[int], bytes], budget: int) -> List[Tuple[bytes, bytes]]:
     """Read header fields with ``readline(limit)`` up to and including the blank line, at
     most ``budget`` bytes in all; give back (name, value) pairs, values stripped. Raises
-    :class:`HeadTooLarge` past ``budget`` or :data:`MAX_FIELDS`, :class:`FramingError` for
+    :class:`HeadTooLargeError` past ``budget`` or :data:`MAX_FIELDS`, :class:`FramingError` for
     a line that is not ``name: value`` with a token name (whitespace before the colon,
     obsolete line folding), and EOFError if the client stops before the blank line."""
     fields: List[Tuple[bytes, bytes]] = []
     while True:
         if budget <= 0:
-            raise HeadTooLarge("request head too large")
+            raise HeadTooLargeError("request head too large")
         line = readline(budget)
         if not line:
             raise EOFError("the client closed the connection within the request head")
         budget -= len(line)
         if not line.endswith(b"\n"):
-            raise HeadTooLarge("request head too large")
+            raise HeadTooLargeError("request head too large")
         line = line[:-2] if line.endswith(b"\r\n") else line[:-1]
         if not line:
             return fields
         if len(fields) >= MAX_FIELDS:
-            raise HeadTooLarge("too many header fields")
+            raise HeadTooLargeError("too many header fields")
         name, sep, value = line.partition(b":")
         if not sep or not is_token(name) or b"\r" in line or b"\0" in line:
             raise FramingError("malformed header field line")
@@ -267,5 +267,6 @@ def refusal(status: str, reason: str) -> bytes:
                                   ("Connection", "close")]) + body
 
 
-__all__ = ["FramingError", "Head", "HeadTooLarge", "MAX_FIELDS", "MAX_HEAD", "MAX_HEADER_SIZE", "body_length",
+__all__ = ["FramingError", "Head", "HeadTooLargeError", "MAX_FIELDS", "MAX_HEAD",
+           "MAX_HEADER_SIZE", "body_length",
            "is_token", "parse_head", "read_fields", "refusal", "response_head"]
