@@ -56,6 +56,11 @@ def _safe(value: Any) -> Any:
         return value if value.isprintable() else _Escaped(value)
     if isinstance(value, _SAFE_TYPES):
         return value
+    try:
+        if str(value).isprintable():
+            return value  # left as it is, for handlers that look at the arguments
+    except Exception:  # noqa: BLE001 -- formatting will report it as logging does
+        return value
     return _Escaped(value)
 
 
