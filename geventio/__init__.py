@@ -13,6 +13,9 @@ from .request import Request
 from .router import Router, get_router
 from .server import SocketServer
 from .settings import Settings
+from . import logsafe
+
+logsafe.install()  # client-supplied values are escaped in every geventio log line
 
 __version__ = "0.1.0"
 
