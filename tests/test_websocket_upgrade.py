@@ -1,4 +1,4 @@
-"""geventio.websocket over a real gevent pywsgi server, driven by raw-socket clients."""
+"""geventio.wsio over a real gevent pywsgi server, driven by raw-socket clients."""
 import base64
 import io
 import re
@@ -10,7 +10,7 @@ import gevent.socket
 import pytest
 from gevent.pywsgi import WSGIServer
 
-from geventio.websocket import (
+from geventio.wsio import (
     HandshakeError, Hixie76WebSocket, RFC6455WebSocket, WebSocketClosed, upgrade,
 )
 
