@@ -378,7 +378,8 @@ class FrameDecoder:
     def needed(self) -> int:
         """After :meth:`next_event` returned None: how many more bytes must be fed, at least,
         before it can give something (the rest of the frame in progress, or of its header)."""
-        return max(self._need - self.buffered, 1)
+        have = self._have if self._chunks is not None else len(self._buf) - self._pos
+        return self._need - have if self._need > have else 1
 
     def feed(self, data: Union[bytes, bytearray]) -> None:
         """Add bytes received from the client (keeps a reference: do not change them later).

@@ -454,7 +454,7 @@ class RFC6455WebSocket(WebSocket):
                     return False
                 decoder.feed(data)
                 return True
-        need = decoder.needed
+        need = decoder.needed  # 2 between frames
         if need > SCRATCH_SIZE:  # the rest of a big frame: straight into its own buffer
             out = bytearray(need)
             view = memoryview(out)
