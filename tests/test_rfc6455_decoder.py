@@ -111,8 +111,9 @@ def messages():
     pongs between the fragments."""
     text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
     binary = st.one_of(st.binary(max_size=40), st.binary(min_size=126, max_size=300))
-    one = st.tuples(st.one_of(text, binary), st.lists(st.integers(0, 60), max_size=3),
-                    st.lists(st.sampled_from([OP_PING, OP_PONG]), max_size=3), st.binary(max_size=4))
+    cuts = st.lists(st.integers(0, 60), max_size=3)  # where a message is fragmented
+    controls = st.lists(st.sampled_from([OP_PING, OP_PONG]), max_size=3)
+    one = st.tuples(st.one_of(text, binary), cuts, controls, st.binary(max_size=4))
     return st.lists(one, min_size=1, max_size=6).map(_encode_messages)
 
 
@@ -123,7 +124,7 @@ def _encode_messages(items):
         opcode = OP_TEXT if isinstance(message, str) else OP_BINARY
         raw = message.encode() if isinstance(message, str) else message
         bounds = sorted({min(cut, len(raw)) for cut in cuts})
-        parts = [raw[a:b] for a, b in zip([0] + bounds, bounds + [len(raw)])]
+        parts = [raw[a:b] for a, b in zip([0] + bounds, bounds + [len(raw)], strict=True)]
         for index, part in enumerate(parts):
             if index and controls:
                 control = controls.pop()
