@@ -30,7 +30,7 @@ __all__ = [
     "CLOSE_TOO_BIG", "CLOSE_INTERNAL_ERROR",
     "FrameHeader", "frame_header_length", "parse_frame_header", "apply_mask", "encode_frame",
     "is_sendable_close_code", "encode_close_payload", "parse_close_payload",
-    "FrameDecoder", "Ping", "Pong", "Close", "utf8_incremental_decoder",
+    "Message", "FrameDecoder", "Event", "Ping", "Pong", "Close", "utf8_incremental_decoder",
 ]
 
 #: RFC 6455 §1.3: appended to the client's key before hashing.
@@ -329,8 +329,8 @@ class FrameDecoder:
     (:attr:`closed`).
 
     Whatever breaks the protocol raises :class:`FrameError` with the close code to answer
-    with, as soon as the bytes that break it are here (a frame header is checked before its
-    payload has arrived): 1002 for reserved bits, unknown opcodes, an unmasked frame, a
+    with, as soon as the frame that breaks it has arrived, or only its header when that is
+    enough (the header is checked before its payload is buffered): 1002 for reserved bits, unknown opcodes, an unmasked frame, a
     fragmented or over-long (> 125 bytes) control frame, a continuation with no message to
     continue or a new message inside an unfinished one, and a bad close payload; 1007 for
     invalid UTF-8 in a text message (checked frame by frame, so a fragmented message fails at
