@@ -23,8 +23,8 @@ from .rooms import Rooms
 from .session import Session
 from .settings import Settings
 from .sockets import SocketIOSession
-from .transports import (eio_polling, eio_websocket, htmlfile, jsonp_polling, websocket,
-                         xhr_multipart, xhr_polling)
+from .transports import (eio_polling, eio_websocket, htmlfile, jsonp_polling,
+                         legacy_websocket, xhr_multipart, xhr_polling)
 from .transports.eio_polling import EIOError
 from .transports.http import Exchange, HTTPError
 
@@ -32,8 +32,8 @@ log = logging.getLogger(__name__)
 
 #: socket.io 0.6 transport name -> the module that serves it
 LEGACY_TRANSPORTS: Dict[str, Any] = {
-    "websocket": websocket,
-    "flashsocket": websocket,
+    "websocket": legacy_websocket,
+    "flashsocket": legacy_websocket,
     "xhr-polling": xhr_polling,
     "jsonp-polling": jsonp_polling,
     "xhr-multipart": xhr_multipart,

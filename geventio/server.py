@@ -30,7 +30,7 @@ class Handler(compat.OneWriteHeadMixin, WebSocketHandler):
     answered inline on the HTTP port, and no keep-alive after a WebSocket upgrade.
 
     Socket.IO paths are plain WSGI requests: the router performs its own WebSocket
-    upgrades (geventio.websocket), after it has decided to accept them. Every other path
+    upgrades (geventio.wsio), after it has decided to accept them. Every other path
     goes through gevent-websocket's handler, so a wrapped app's own WebSocket endpoints
     (reading ``environ['wsgi.websocket']``, as Flask-Sockets style apps do) keep working.
     """
