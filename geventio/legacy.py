@@ -30,6 +30,7 @@ class LegacySession(Session):
     """A socket.io 0.6 client's session."""
 
     protocol = "socket.io-0.6"
+    expires_when_detached = True
 
     def __init__(self, router: "Router", request: "Request", transport: str,
                  handler_class: Type[SocketConnection]) -> None:

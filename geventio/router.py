@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Type, Union
 from urllib.parse import parse_qsl
 
-import gevent
 
 from . import cors
 from .connection import SocketConnection
@@ -20,7 +18,7 @@ from .engine import EngineSession
 from .legacy import LegacySession
 from .request import Request
 from .rooms import Rooms
-from .session import Session
+from .sessions import SessionRegistry, TooManySessions
 from .settings import Settings
 from .sockets import SocketIOSession
 from .transports import (eio_polling, eio_websocket, htmlfile, jsonp_polling, websocket,
@@ -90,14 +88,13 @@ class Router:
         # The path that Engine.IO clients use, served without the regex (None with extra_re).
         self._engine_path = None if extra_re else "/%s/" % self.resource
 
-        self._sessions: Dict[str, Session] = {}
-        self._detached: Dict[str, float] = {}
+        #: the live sessions of this router (create, look up, expiry)
+        self.sessions = SessionRegistry(self.settings)
         self._rooms = Rooms()
-        self._sweeper: Optional[gevent.Greenlet] = None
 
     def __repr__(self) -> str:
         return "<Router /%s %s, %d sessions>" % (self.resource, self.handler.__name__,
-                                                 len(self._sessions))
+                                                 len(self.sessions))
 
     def route(self) -> Route:
         """The route to give to :class:`geventio.Application`."""
@@ -130,6 +127,8 @@ class Router:
             return ex.error(exc.status, exc.message, exc.headers)
         except EIOError as exc:
             return _eio_error(ex, exc)
+        except TooManySessions:
+            return ex.error("503 Service Unavailable", "too many sessions")
 
     def _dispatch_modern(self, ex: Exchange) -> Iterable[bytes]:
         """Engine.IO requests: ``/<resource>/?EIO=4&transport=polling[&sid=...]``."""
@@ -178,62 +177,25 @@ class Router:
 
     # -- sessions -----------------------------------------------------------------------
 
-    def _new_legacy_session(self, ex: Exchange) -> LegacySession:
-        if len(self._sessions) >= self.settings.max_sessions:
-            log.warning("refused a new session: max_sessions (%d) reached",
-                        self.settings.max_sessions)
-            raise HTTPError("503 Service Unavailable", "too many sessions")
-        session = LegacySession(self, Request(ex.environ), ex.transport, self.handler)
-        self._sessions[session.id] = session
-        self._ensure_sweeper()
-        return session
+    def new_legacy_session(self, ex: Exchange) -> LegacySession:
+        """A new 0.6 session for this request (TooManySessions at ``max_sessions``)."""
+        return self.sessions.create(LegacySession, self, Request(ex.environ), ex.transport,
+                                    self.handler)
 
-    def _new_modern_session(self, ex: Exchange, transport: str, version: int,
-                            b64: bool) -> EngineSession:
-        if len(self._sessions) >= self.settings.max_sessions:
-            log.warning("refused a new session: max_sessions (%d) reached",
-                        self.settings.max_sessions)
-            raise HTTPError("503 Service Unavailable", "too many sessions")
-        session = self.engine_session_class(self, Request(ex.environ), transport, version, b64,
-                                            ex.extra)
-        self._sessions[session.id] = session
-        return session
-
-    def _forget(self, session: Session) -> None:
-        if self._sessions.get(session.id) is session:
-            del self._sessions[session.id]
-        self._detached.pop(session.id, None)
-
-    def _ensure_sweeper(self) -> None:
-        if self._sweeper is None or self._sweeper.dead:
-            self._sweeper = gevent.spawn(self._sweep)
-
-    def _sweep(self) -> None:
-        """Close sessions no transport request has served for ``session_expiry``."""
-        while self._sessions:
-            gevent.sleep(self.settings.session_check_interval)
-            deadline = time.monotonic() - self.settings.session_expiry
-            for sid, since in list(self._detached.items()):
-                if since <= deadline:
-                    session = self._sessions.get(sid)
-                    self._detached.pop(sid, None)
-                    if session is not None:
-                        log.info("session %s expired (no request for %.1f s)", sid,
-                                 self.settings.session_expiry)
-                        session.close("expired")
-        self._sweeper = None
+    def new_engine_session(self, ex: Exchange, transport: str, version: int,
+                           b64: bool) -> EngineSession:
+        """A new Engine.IO session of ``engine_session_class`` (TooManySessions at
+        ``max_sessions``)."""
+        return self.sessions.create(self.engine_session_class, self, Request(ex.environ),
+                                    transport, version, b64, ex.extra)
 
     @property
     def session_count(self) -> int:
-        return len(self._sessions)
+        return len(self.sessions)
 
     def close(self) -> None:
         """Close every session (their on_close handlers run) and stop the sweeper."""
-        for session in list(self._sessions.values()):
-            session.close("server shutdown")
-        if self._sweeper is not None:
-            self._sweeper.kill(block=False)
-            self._sweeper = None
+        self.sessions.close_all("server shutdown")
 
     # -- sending from outside a connection ----------------------------------------------
 

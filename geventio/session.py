@@ -75,6 +75,10 @@ class Session:
     #: 'socket.io-0.6', 'engine.io-3' or 'engine.io-4' (set by subclasses).
     protocol = ""
 
+    #: True for a generation with no liveness check of its own: the router's registry
+    #: closes such a session ``session_expiry`` seconds after its last request ended.
+    expires_when_detached = False
+
     # Slots: a session lives as long as its client, and an instance dict of this many
     # attributes is not shared between instances. ``__dict__`` keeps any other attribute
     # (a subclass's, a transport's) possible.
@@ -284,7 +288,7 @@ class Session:
         self._closing = True
         self.close_reason = reason
         log.debug("session %s closing: %s", self.id, reason)
-        self.router._forget(self)
+        self.router.sessions.forget(self)
         self._out_ready.set()
         if self.on_push is not None:
             try:
@@ -312,9 +316,8 @@ class Session:
 
     def attach(self) -> None:
         """A transport request is now serving this session: it cannot expire."""
-        self.router._detached.pop(self.id, None)
+        self.router.sessions.attach(self)
 
     def detach(self) -> None:
         """The serving request ended: expiry starts counting now."""
-        if not self.closed:
-            self.router._detached[self.id] = time.monotonic()
+        self.router.sessions.detach(self)

@@ -22,7 +22,7 @@ Render = Callable[[str], Tuple[str, bytes]]
 
 def open_session(ex: Exchange) -> LegacySession:
     """Create a session for this request and run on_open; 403 if it refuses."""
-    session = ex.router._new_legacy_session(ex)
+    session = ex.router.new_legacy_session(ex)
     if not session.open(ex.extra):
         raise HTTPError("403 Forbidden", "connection refused")
     return session
@@ -30,7 +30,7 @@ def open_session(ex: Exchange) -> LegacySession:
 
 def find_session(ex: Exchange) -> LegacySession:
     """The live session named in the URL; 404 when unknown or closed."""
-    session = ex.router._sessions.get(ex.sid)
+    session = ex.router.sessions.get(ex.sid)
     if session is None or not isinstance(session, LegacySession):
         raise HTTPError("404 Not Found", "unknown or expired session id")
     if session.transport != ex.transport:

@@ -42,11 +42,11 @@ def handle(ex: Exchange, version: int, query: Dict[str, str]) -> List[bytes]:
         if ex.method != "GET":
             raise EIOError(2, "a handshake must be a GET, not %s" % ex.method)
         b64 = query.get("b64") in ("1", "true") or jsonp is not None
-        session = ex.router._new_modern_session(ex, "polling", version, b64)
+        session = ex.router.new_engine_session(ex, "polling", version, b64)
         upgrades = ["websocket"] if "websocket" in ex.router.settings.transports else []
         session.open(upgrades)
         return _poll(ex, session, jsonp)
-    session = ex.router._sessions.get(sid)
+    session = ex.router.sessions.get(sid)
     if not isinstance(session, EngineSession):
         raise EIOError(1, "unknown session id")
     if session.eio != version:
@@ -69,7 +69,6 @@ def _poll(ex: Exchange, session: EngineSession, jsonp) -> List[bytes]:
         items = [NOOP]  # the client is switching to WebSocket: end this poll at once
     else:
         session.get_active = True
-        session.attach()
         watch = watch_disconnect(ex.environ, lambda: session.close("transport close"))
         try:
             if session.pending:
@@ -82,7 +81,6 @@ def _poll(ex: Exchange, session: EngineSession, jsonp) -> List[bytes]:
         finally:
             watch.stop()
             session.get_active = False
-            session.detach()
         if items is None:
             raise EIOError(1, "session closed")
         if not items:

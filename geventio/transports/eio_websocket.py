@@ -26,6 +26,7 @@ import gevent
 from .. import websocket as ws_io
 from ..engine import EngineSession
 from ..protocol import engineio as eio
+from ..sessions import TooManySessions
 from .eio_polling import EIOError
 from .http import Exchange
 from .outbox import OutboxWriter
@@ -42,10 +43,13 @@ def handle(ex: Exchange, version: int, query: Dict[str, str]) -> List[bytes]:
     sid = query.get("sid")
     session: Optional[EngineSession] = None
     if sid:
-        found = ex.router._sessions.get(sid)
+        found = ex.router.sessions.get(sid)
         if not isinstance(found, EngineSession) or found.eio != version:
             raise EIOError(1, "unknown session id")
         session = found
+    else:
+        # Refuse while an HTTP answer is still possible: 503, as for polling.
+        ex.router.sessions.check_room()
     try:
         ws = ws_io.upgrade(ex.environ, ex.start_response,
                            max_message_size=ex.router.settings.max_http_buffer_size)
@@ -53,9 +57,9 @@ def handle(ex: Exchange, version: int, query: Dict[str, str]) -> List[bytes]:
         raise EIOError(3, "bad WebSocket handshake: %s" % exc) from None
     if session is None:
         try:
-            session = ex.router._new_modern_session(ex, "websocket", version, False)
-        except Exception as exc:  # too many sessions
-            log.warning("WebSocket session refused: %s", exc)
+            session = ex.router.new_engine_session(ex, "websocket", version, False)
+        except TooManySessions as exc:  # lost the race with another handshake
+            log.warning("WebSocket session refused after the upgrade: %s", exc)
             ws.close(1013)
             return []
         session.open([])
@@ -95,7 +99,6 @@ def _upgrade(session: EngineSession, ws) -> bool:
 
 
 def _run(session: EngineSession, ws) -> None:
-    session.attach()
     writer = OutboxWriter(session, ws, _v3_encoder if session.eio == 3 else None)
     decode = eio.decode_packet if session.eio == 4 else eio.decode_packet_v3
     reader = _LoopReader(session, ws, writer, decode)
