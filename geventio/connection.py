@@ -68,7 +68,6 @@ class SocketConnection:
         self.session = session
         self.namespace = namespace
         self.is_closed = False
-        self._rooms: set = set()
         self._sid: Optional[str] = None
         #: while on_open runs for a modern client: what it sends, held until the
         #: CONNECT answer is queued (None otherwise)
@@ -137,16 +136,16 @@ class SocketConnection:
     def join(self, room: str) -> None:
         """Enter a room of this namespace."""
         if not self.is_closed:
-            self.router._rooms.join(self, room)
+            self.router.adapter.join(self, room)
 
     def leave(self, room: str) -> None:
         """Leave a room of this namespace (its own session_id room included, if asked)."""
-        self.router._rooms.leave(self, room)
+        self.router.adapter.leave(self, room)
 
     @property
     def rooms(self) -> FrozenSet[str]:
         """The rooms this connection is in (always including its session_id)."""
-        return frozenset(self._rooms)
+        return self.router.adapter.rooms_of(self)
 
     # -- state ----------------------------------------------------------------------------
 

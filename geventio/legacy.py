@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import inspect
 import logging
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Type
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
 
 import gevent
 
 from .connection import SocketConnection
 from .exceptions import ConnectionRefused, NotSupported
 from .protocol import legacy as codec
-from .session import Session
+from .protocol import socketio as sio
+from .session import Item, Session
 
 if TYPE_CHECKING:  # pragma: no cover
     from .request import Request
@@ -52,7 +53,7 @@ class LegacySession(Session):
         """
         self.push([codec.frame(self.id)])
         conn = self.connection
-        self.router._rooms.add(conn)
+        self.router.adapter.add(conn)
         try:
             accepted = call_on_open(conn, self.request, extra=extra, auth={})
         except ConnectionRefused as exc:
@@ -98,8 +99,17 @@ class LegacySession(Session):
     # -- outbound (called by SocketConnection and the router) ---------------------------
 
     @staticmethod
-    def encode_message(message: Any, namespace: str = "/") -> List[str]:
-        return codec.encode_message(message)
+    def encode_packets(packets: Sequence[sio.Packet]) -> List[Item]:
+        """Socket.IO EVENTs as 0.6 frames: ``["message", m]`` is the message ``m``, any
+        other event the JSON message ``{"name": event, "args": [...]}``."""
+        frames: List[Item] = []
+        for packet in packets:
+            data = packet.data
+            if len(data) == 2 and data[0] == "message":
+                frames.extend(codec.encode_message(data[1]))
+            else:
+                frames.append(codec.encode_json({"name": data[0], "args": data[1:]}))
+        return frames
 
     @staticmethod
     def encode_event(event: str, args: Tuple[Any, ...], namespace: str = "/") -> List[str]:
@@ -146,7 +156,7 @@ class LegacySession(Session):
             return
         conn = self.connection
         conn.is_closed = True
-        self.router._rooms.remove(conn)
+        self.router.adapter.remove(conn)
         super().close(reason)
 
     def on_closed(self) -> None:

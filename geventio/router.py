@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Type, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Type
 from urllib.parse import parse_qsl
 
 
 from . import cors
+from .adapters import Adapter, BroadcastOptions, InMemoryAdapter, Target
 from .connection import SocketConnection
 from .engine import EngineSession
 from .legacy import LegacySession
+from .protocol import socketio as sio
 from .request import Request
-from .rooms import Rooms
 from .sessions import SessionRegistry, TooManySessions
 from .settings import Settings
 from .sockets import SocketIOSession
@@ -37,8 +38,6 @@ LEGACY_TRANSPORTS: Dict[str, Any] = {
     "xhr-multipart": xhr_multipart,
     "htmlfile": htmlfile,
 }
-
-Target = Union[None, str, Iterable[str]]
 
 
 class Route:
@@ -62,10 +61,12 @@ class Router:
     #: ``on_engine_message`` serves raw Engine.IO instead (the conformance echo does).
     engine_session_class: Type[EngineSession] = SocketIOSession
 
-    def __init__(self, handler: Type[SocketConnection], settings: Optional[Mapping[str, Any]] = None,
+    def __init__(self, handler: Type[SocketConnection],
+                 settings: Optional[Mapping[str, Any]] = None,
                  resource: str = "socket.io", extra_re: Optional[str] = None,
                  extra_sep: Optional[str] = None,
-                 namespaces: Optional[Mapping[str, Type[SocketConnection]]] = None) -> None:
+                 namespaces: Optional[Mapping[str, Type[SocketConnection]]] = None,
+                 adapter: Optional[Adapter] = None) -> None:
         if not (isinstance(handler, type) and issubclass(handler, SocketConnection)):
             raise TypeError("the handler must be a SocketConnection subclass")
         self.handler = handler
@@ -90,7 +91,9 @@ class Router:
 
         #: the live sessions of this router (create, look up, expiry)
         self.sessions = SessionRegistry(self.settings)
-        self._rooms = Rooms()
+        #: rooms and broadcast (this process only unless a cluster adapter is given)
+        self.adapter: Adapter = _adapter(adapter)
+        self.adapter.start()
 
     def __repr__(self) -> str:
         return "<Router /%s %s, %d sessions>" % (self.resource, self.handler.__name__,
@@ -196,25 +199,41 @@ class Router:
     def close(self) -> None:
         """Close every session (their on_close handlers run) and stop the sweeper."""
         self.sessions.close_all("server shutdown")
+        self.adapter.close()
 
     # -- sending from outside a connection ----------------------------------------------
 
-    def connections(self, room: Optional[str] = None, namespace: str = "/") -> List[SocketConnection]:
+    def connections(self, room: Optional[str] = None,
+                    namespace: str = "/") -> List[SocketConnection]:
         """The live connections in this process (in ``room`` when given)."""
-        return self._rooms.select(namespace, room)
+        return self.adapter.select(namespace, BroadcastOptions.select(room))
 
     def send(self, message: Any, to: Target = None, skip: Any = None, namespace: str = "/") -> int:
         """Send a message to every connection of ``namespace`` (or in the rooms ``to``),
         except ``skip``. The message is encoded once per protocol generation. Returns how
         many connections it was queued for."""
-        targets = self._rooms.select(namespace, to, skip)
-        return _fan_out(targets, lambda cls: cls.encode_message(message, namespace))
+        items = message if isinstance(message, (list, tuple)) else (message,)
+        packets = [sio.Packet(sio.EVENT, namespace, ["message", m]) for m in items]
+        return self.adapter.broadcast(namespace, packets, BroadcastOptions.select(to, skip))
 
     def emit(self, event: str, *args: Any, to: Target = None, skip: Any = None,
              namespace: str = "/") -> int:
         """Emit an event like :meth:`send` sends a message."""
-        targets = self._rooms.select(namespace, to, skip)
-        return _fan_out(targets, lambda cls: cls.encode_event(event, args, namespace))
+        packet = sio.Packet(sio.EVENT, namespace, [event, *args])
+        return self.adapter.broadcast(namespace, (packet,), BroadcastOptions.select(to, skip))
+
+
+def _adapter(adapter: Any) -> Adapter:
+    """The adapter a router uses: the in-memory one by default."""
+    if adapter is None:
+        return InMemoryAdapter()
+    if isinstance(adapter, str):
+        raise ValueError("adapter=%r: adapter URLs are not supported yet; pass an "
+                         "adapter object (geventio.adapters.Adapter)" % adapter[:60])
+    if not isinstance(adapter, Adapter):
+        raise TypeError("adapter must be a geventio.adapters.Adapter, not %s"
+                        % type(adapter).__name__)
+    return adapter
 
 
 def _query(text: str) -> Dict[str, str]:
@@ -241,22 +260,13 @@ def _eio_error(ex: Exchange, exc: EIOError) -> List[bytes]:
                       body, "application/json")
 
 
-def _fan_out(targets: List[SocketConnection], encode: Callable[[type], List[Any]]) -> int:
-    encoded: Dict[type, List[Any]] = {}
-    for conn in targets:
-        cls = type(conn.session)
-        items = encoded.get(cls)
-        if items is None:
-            items = encoded[cls] = encode(cls)
-        conn.session.push_for(conn, items)
-    return len(targets)
-
-
 def get_router(handler: Type[SocketConnection], settings: Optional[Mapping[str, Any]] = None,
                resource: str = "socket.io", extra_re: Optional[str] = None,
                extra_sep: Optional[str] = None,
-               namespaces: Optional[Mapping[str, Type[SocketConnection]]] = None) -> Router:
+               namespaces: Optional[Mapping[str, Type[SocketConnection]]] = None,
+               adapter: Optional[Adapter] = None) -> Router:
     """Build the router serving ``handler`` (see :class:`Router`; settings in
-    :class:`geventio.settings.Settings`)."""
+    :class:`geventio.settings.Settings`; ``adapter``: where rooms live, an
+    :class:`geventio.adapters.Adapter`, in-memory by default)."""
     return Router(handler, settings=settings, resource=resource, extra_re=extra_re,
-                  extra_sep=extra_sep, namespaces=namespaces)
+                  extra_sep=extra_sep, namespaces=namespaces, adapter=adapter)

@@ -11,7 +11,7 @@ blocked in ``call()`` is woken even though the worker is busy with it).
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 from urllib.parse import parse_qsl
 
 import gevent
@@ -127,15 +127,17 @@ class SocketIOSession(EngineSession):
         held = conn._opening or []
         conn._opening = None
         if self.closed or conn.is_closed:
+            self.router.adapter.remove(conn)  # rooms on_open joined after the close
             return
         if refusal is not None:
+            self.router.adapter.remove(conn)  # rooms on_open joined before refusing
             log.info("session %s: %s refused: %s", self.id, conn.namespace, refusal.message)
             conn.is_closed = True
             self.connections.pop(conn.namespace, None)
             self.push(encode_items(sio.connect_error(conn.namespace, refusal.message,
                                                      refusal.data, protocol=self.sio)))
             return
-        self.router._rooms.add(conn)
+        self.router.adapter.add(conn)
         ack = sio.connect_ack(conn.namespace, conn.session_id, protocol=self.sio)
         self.push(encode_items(ack) + held)
         conn._accepted = True
@@ -217,8 +219,14 @@ class SocketIOSession(EngineSession):
         return items
 
     @staticmethod
-    def encode_event(event: str, args: Tuple[Any, ...], namespace: str = "/") -> List[Item]:
-        return encode_items(sio.Packet(sio.EVENT, namespace, [event, *args]))
+    def encode_packets(packets: Sequence[sio.Packet]) -> List[Item]:
+        """Socket.IO packets as outbound Engine.IO items, attachments included."""
+        if len(packets) == 1:
+            return encode_items(packets[0])
+        items: List[Item] = []
+        for packet in packets:
+            items.extend(encode_items(packet))
+        return items
 
     def push_for(self, conn: SocketConnection, items: List[Item]) -> None:
         """Queue items for one connection, held back while its on_open runs."""
@@ -261,7 +269,7 @@ class SocketIOSession(EngineSession):
         if conn.is_closed:
             return
         conn.is_closed = True
-        self.router._rooms.remove(conn)
+        self.router.adapter.remove(conn)
         for ack_id, (callback, namespace) in list(self._acks.items()):
             if namespace == conn.namespace:
                 del self._acks[ack_id]
@@ -287,7 +295,7 @@ class SocketIOSession(EngineSession):
                                if getattr(c, "_accepted", False) and not c.is_closed]
         for conn in list(self.connections.values()):
             conn.is_closed = True
-            self.router._rooms.remove(conn)
+            self.router.adapter.remove(conn)
         self.connections.clear()
         for callback, _ns in self._acks.values():
             self._fail_ack(callback)
