@@ -24,8 +24,8 @@ from .protocol import engineio as eio
 from .session import Item, Session
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .context import Context
     from .request import Request
-    from .router import Router
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +41,9 @@ class EngineSession(Session):
     __slots__ = ("extra", "eio", "protocol", "b64", "upgrading", "upgraded", "_get_waiting",
                  "post_active", "_loop", "_ping_timer", "_pong_timer")
 
-    def __init__(self, router: "Router", request: "Request", transport: str, eio_version: int,
+    def __init__(self, context: "Context", request: "Request", transport: str, eio_version: int,
                  b64: bool = False, extra: Optional[str] = None) -> None:
-        super().__init__(router, request, transport)
+        super().__init__(context, request, transport)
         #: what the router's ``extra_re`` matched in the URL (None without one)
         self.extra = extra
         self.eio = eio_version

@@ -15,10 +15,9 @@ from urllib.parse import parse_qsl
 from . import cors
 from .adapters import Adapter, BroadcastOptions, InMemoryAdapter, Target
 from .connection import SocketConnection
+from .context import Context
 from .engine import EngineSession
-from .legacy import LegacySession
 from .protocol import socketio as sio
-from .request import Request
 from .sessions import SessionRegistry, TooManySessions
 from .settings import Settings
 from .sockets import SocketIOSession
@@ -47,7 +46,7 @@ class Route:
         self.router = router
 
     def matches(self, path: str) -> bool:
-        return self.router._path_re.match(path) is not None
+        return self.router.serves(path)
 
     def __repr__(self) -> str:
         return "<Route /%s -> %s>" % (self.router.resource, self.router.handler.__name__)
@@ -93,11 +92,18 @@ class Router:
         self.sessions = SessionRegistry(self.settings)
         #: rooms and broadcast (this process only unless a cluster adapter is given)
         self.adapter: Adapter = _adapter(adapter)
+        #: what the sessions, connections and transports of this router are given
+        self.context = Context(self, self.settings, self.sessions, self.adapter, handler,
+                               self.namespaces, self.engine_session_class)
         self.adapter.start()
 
     def __repr__(self) -> str:
         return "<Router /%s %s, %d sessions>" % (self.resource, self.handler.__name__,
                                                  len(self.sessions))
+
+    def serves(self, path: str) -> bool:
+        """Whether ``path`` (a PATH_INFO) is one of this router's."""
+        return self._path_re.match(path) is not None
 
     def route(self) -> Route:
         """The route to give to :class:`geventio.Application`."""
@@ -109,7 +115,7 @@ class Router:
         path = environ.get("PATH_INFO", "")
         if path == self._engine_path:
             # "/socket.io/": what every Engine.IO request asks for, without the regex.
-            ex = Exchange(self, environ, start_response, "")
+            ex = Exchange(self.context, environ, start_response, "")
             modern = True
         else:
             match = self._path_re.match(path)
@@ -118,7 +124,7 @@ class Router:
                 return [b"not a socket.io resource"]
             rest = (match.group("rest") or "/")[1:]
             parts = rest.split("/")
-            ex = Exchange(self, environ, start_response, transport=parts[0],
+            ex = Exchange(self.context, environ, start_response, transport=parts[0],
                           sid=parts[1] if len(parts) > 1 else "", tail=parts[2:],
                           extra=match.groupdict().get("extra"))
             modern = ex.transport == "" and len(parts) <= 2 and not ex.sid
@@ -179,18 +185,6 @@ class Router:
         return module.handle(ex)
 
     # -- sessions -----------------------------------------------------------------------
-
-    def new_legacy_session(self, ex: Exchange) -> LegacySession:
-        """A new 0.6 session for this request (TooManySessions at ``max_sessions``)."""
-        return self.sessions.create(LegacySession, self, Request(ex.environ), ex.transport,
-                                    self.handler)
-
-    def new_engine_session(self, ex: Exchange, transport: str, version: int,
-                           b64: bool) -> EngineSession:
-        """A new Engine.IO session of ``engine_session_class`` (TooManySessions at
-        ``max_sessions``)."""
-        return self.sessions.create(self.engine_session_class, self, Request(ex.environ),
-                                    transport, version, b64, ex.extra)
 
     @property
     def session_count(self) -> int:

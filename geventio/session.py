@@ -20,15 +20,18 @@ import base64
 import logging
 import os
 import time
-from typing import TYPE_CHECKING, Any, Callable, List, Optional, Set, Union
+from typing import (TYPE_CHECKING, Any, Callable, List, Optional, Protocol, Sequence, Set, Tuple,
+                    Union)
 
 import gevent
 from gevent.event import Event
 from gevent.queue import Full, Queue
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .connection import SocketConnection
+    from .context import Context
+    from .protocol.socketio import Packet
     from .request import Request
-    from .router import Router
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,52 @@ def new_session_id() -> str:
     return base64.urlsafe_b64encode(chunk).decode("ascii")
 
 
+class ConnectionSession(Protocol):
+    """What a :class:`~geventio.connection.SocketConnection` (and the adapter) use of the
+    session carrying it. :class:`~geventio.legacy.LegacySession` (0.6) and
+    :class:`~geventio.sockets.SocketIOSession` (Socket.IO over Engine.IO) provide it."""
+
+    id: str
+    protocol: str
+    transport: str
+    request: "Request"
+    context: "Context"
+
+    @property
+    def router(self) -> Any:
+        """The Router (opaque below it)."""
+
+    @property
+    def closed(self) -> bool:
+        """The session ended."""
+
+    def close(self, reason: str = ...) -> None:
+        """End the session and every connection it carries."""
+
+    def connection_id(self, namespace: str) -> Optional[str]:
+        """The id of a new connection to ``namespace`` (None: the session id)."""
+
+    def send_message(self, conn: "SocketConnection", message: Any) -> None:
+        """Queue ``conn.send(message)``."""
+
+    def send_event(self, conn: "SocketConnection", event: str, args: Tuple[Any, ...],
+                   callback: Optional[Callable[..., Any]] = None) -> None:
+        """Queue ``conn.emit(event, *args, callback=callback)``."""
+
+    def push_for(self, conn: "SocketConnection", items: List[Any]) -> None:
+        """Queue items already encoded for this session class (a broadcast's)."""
+
+    def close_connection(self, conn: "SocketConnection") -> None:
+        """End ``conn`` from the server side."""
+
+    def check_acks_supported(self) -> None:
+        """Raise NotSupported when this generation cannot acknowledge."""
+
+    @staticmethod
+    def encode_packets(packets: Sequence["Packet"]) -> List[Any]:
+        """Socket.IO EVENT packets (a broadcast) as this class's outbound items."""
+
+
 class Session:
     """Transport-agnostic state of one client connection."""
 
@@ -82,14 +131,15 @@ class Session:
     # Slots: a session lives as long as its client, and an instance dict of this many
     # attributes is not shared between instances. ``__dict__`` keeps any other attribute
     # (a subclass's, a transport's) possible.
-    __slots__ = ("id", "router", "settings", "request", "transport", "created", "closed",
+    __slots__ = ("id", "context", "settings", "request", "transport", "created", "closed",
                  "close_reason", "_outbox", "_outbox_bytes", "_out_ready", "_inbox", "_worker",
                  "_active", "_greenlets", "_closing", "on_push", "__dict__", "__weakref__")
 
-    def __init__(self, router: "Router", request: "Request", transport: str) -> None:
+    def __init__(self, context: "Context", request: "Request", transport: str) -> None:
         self.id = new_session_id()
-        self.router = router
-        self.settings = router.settings
+        #: the router's services: settings, registry, adapter, handler classes
+        self.context = context
+        self.settings = context.settings
         self.request = request
         #: the transport currently carrying the session ('xhr-polling', 'websocket', ...).
         self.transport = transport
@@ -111,6 +161,11 @@ class Session:
         #: closes, by a transport that writes without a waiting greenlet (WebSocket). It must
         #: not block and not raise; it drains the outbox with :meth:`take_nowait`.
         self.on_push: Optional[Callable[[], None]] = None
+
+    @property
+    def router(self) -> Any:
+        """The Router this session belongs to."""
+        return self.context.owner
 
     def __repr__(self) -> str:
         return "<%s %s %s%s>" % (type(self).__name__, self.id, self.transport,
@@ -288,7 +343,7 @@ class Session:
         self._closing = True
         self.close_reason = reason
         log.debug("session %s closing: %s", self.id, reason)
-        self.router.sessions.forget(self)
+        self.context.sessions.forget(self)
         self._out_ready.set()
         if self.on_push is not None:
             try:
@@ -316,8 +371,8 @@ class Session:
 
     def attach(self) -> None:
         """A transport request is now serving this session: it cannot expire."""
-        self.router.sessions.attach(self)
+        self.context.sessions.attach(self)
 
     def detach(self) -> None:
         """The serving request ended: expiry starts counting now."""
-        self.router.sessions.detach(self)
+        self.context.sessions.detach(self)

@@ -12,6 +12,7 @@ from typing import Callable, Iterator, List, Tuple
 
 from ..legacy import LegacySession
 from ..protocol import legacy as codec
+from ..request import Request
 from .http import Exchange, HTTPError, form_field, watch_disconnect
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,9 @@ Render = Callable[[str], Tuple[str, bytes]]
 
 def open_session(ex: Exchange) -> LegacySession:
     """Create a session for this request and run on_open; 403 if it refuses."""
-    session = ex.router.new_legacy_session(ex)
+    ctx = ex.context
+    session = ctx.sessions.create(LegacySession, ctx, Request(ex.environ), ex.transport,
+                                  ctx.handler)
     if not session.open(ex.extra):
         raise HTTPError("403 Forbidden", "connection refused")
     return session
@@ -30,7 +33,7 @@ def open_session(ex: Exchange) -> LegacySession:
 
 def find_session(ex: Exchange) -> LegacySession:
     """The live session named in the URL; 404 when unknown or closed."""
-    session = ex.router.sessions.get(ex.sid)
+    session = ex.context.sessions.get(ex.sid)
     if session is None or not isinstance(session, LegacySession):
         raise HTTPError("404 Not Found", "unknown or expired session id")
     if session.transport != ex.transport:
@@ -57,7 +60,7 @@ def long_poll(ex: Exchange, render: Render) -> List[bytes]:
         session.interrupt()
     watch = watch_disconnect(ex.environ, hung_up)
     try:
-        frames = session.take(0 if session.pending else ex.router.settings.xhr_polling_timeout)
+        frames = session.take(0 if session.pending else ex.context.settings.xhr_polling_timeout)
     finally:
         watch.stop()
         session.polling = False

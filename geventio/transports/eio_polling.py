@@ -15,6 +15,7 @@ from typing import Dict, List, Tuple
 from ..engine import NOOP, EngineSession, as_packet, polling_payload_v4
 from ..protocol import engineio as eio
 from ..protocol.legacy import script_string
+from ..request import Request
 from .http import Exchange, HTTPError, form_field, watch_disconnect
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,14 @@ class EIOError(Exception):
         self.why = why
 
 
+def new_session(ex: Exchange, transport: str, version: int, b64: bool) -> EngineSession:
+    """A new Engine.IO session of the router's ``engine_session_class`` (TooManySessions
+    at ``max_sessions``)."""
+    ctx = ex.context
+    return ctx.sessions.create(ctx.engine_session_class, ctx, Request(ex.environ), transport,
+                               version, b64, ex.extra)
+
+
 def handle(ex: Exchange, version: int, query: Dict[str, str]) -> List[bytes]:
     sid = query.get("sid")
     jsonp = query.get("j")
@@ -42,11 +51,11 @@ def handle(ex: Exchange, version: int, query: Dict[str, str]) -> List[bytes]:
         if ex.method != "GET":
             raise EIOError(2, "a handshake must be a GET, not %s" % ex.method)
         b64 = query.get("b64") in ("1", "true") or jsonp is not None
-        session = ex.router.new_engine_session(ex, "polling", version, b64)
-        upgrades = ["websocket"] if "websocket" in ex.router.settings.transports else []
+        session = new_session(ex, "polling", version, b64)
+        upgrades = ["websocket"] if "websocket" in ex.context.settings.transports else []
         session.open(upgrades)
         return _poll(ex, session, jsonp)
-    session = ex.router.sessions.get(sid)
+    session = ex.context.sessions.get(sid)
     if not isinstance(session, EngineSession):
         raise EIOError(1, "unknown session id")
     if session.eio != version:
@@ -76,7 +85,7 @@ def _poll(ex: Exchange, session: EngineSession, jsonp) -> List[bytes]:
             elif session.heartbeat_armed:
                 items = session.take(None)  # no Timeout per poll: a heartbeat wakes it
             else:
-                s = ex.router.settings
+                s = ex.context.settings
                 items = session.take(s.ping_interval + s.ping_timeout)
         finally:
             watch.stop()

@@ -27,7 +27,7 @@ from .. import websocket as ws_io
 from ..engine import EngineSession
 from ..protocol import engineio as eio
 from ..sessions import TooManySessions
-from .eio_polling import EIOError
+from .eio_polling import EIOError, new_session
 from .http import Exchange
 from .outbox import OutboxWriter
 
@@ -43,21 +43,21 @@ def handle(ex: Exchange, version: int, query: Dict[str, str]) -> List[bytes]:
     sid = query.get("sid")
     session: Optional[EngineSession] = None
     if sid:
-        found = ex.router.sessions.get(sid)
+        found = ex.context.sessions.get(sid)
         if not isinstance(found, EngineSession) or found.eio != version:
             raise EIOError(1, "unknown session id")
         session = found
     else:
         # Refuse while an HTTP answer is still possible: 503, as for polling.
-        ex.router.sessions.check_room()
+        ex.context.sessions.check_room()
     try:
         ws = ws_io.upgrade(ex.environ, ex.start_response,
-                           max_message_size=ex.router.settings.max_http_buffer_size)
+                           max_message_size=ex.context.settings.max_http_buffer_size)
     except ws_io.HandshakeError as exc:
         raise EIOError(3, "bad WebSocket handshake: %s" % exc) from None
     if session is None:
         try:
-            session = ex.router.new_engine_session(ex, "websocket", version, False)
+            session = new_session(ex, "websocket", version, False)
         except TooManySessions as exc:  # lost the race with another handshake
             log.warning("WebSocket session refused after the upgrade: %s", exc)
             ws.close(1013)

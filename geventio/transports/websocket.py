@@ -38,10 +38,10 @@ def handle(ex: Exchange) -> List[bytes]:
                         % ex.transport)
     # Refuse while an HTTP answer is still possible (503; after the upgrade only a close
     # frame is): open_session below still guards the race with the handshake.
-    ex.router.sessions.check_room()
+    ex.context.sessions.check_room()
     try:
         ws = ws_io.upgrade(ex.environ, ex.start_response,
-                           max_message_size=ex.router.settings.max_http_buffer_size)
+                           max_message_size=ex.context.settings.max_http_buffer_size)
     except ws_io.HandshakeError as exc:
         raise HTTPError(exc.status, str(exc), exc.headers) from None
     try:
