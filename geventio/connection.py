@@ -126,7 +126,6 @@ class SocketConnection:
     def __init__(self, session: "ConnectionSession", namespace: str = "/") -> None:
         self.session = session
         self.namespace = namespace
-        #: OPENING until on_open accepts, then OPEN, then CLOSED (see ConnectionState)
         self.state = OPENING
         self._sid = session.connection_id(namespace)
 
@@ -140,8 +139,10 @@ class SocketConnection:
         """
         return None
 
-    def on_message(self, message: Any) -> None:
-        """A message arrived: text as ``str``, JSON already decoded."""
+    def on_message(self, message: Any) -> Any:
+        """A message arrived: text as ``str``, JSON already decoded. (For a modern
+        client's acknowledged ``send``, the return value acknowledges, as an @event
+        handler's does.)"""
         log.warning("%s got a message but does not override on_message", type(self).__name__)
 
     def on_close(self) -> None:
@@ -202,9 +203,17 @@ class SocketConnection:
     # -- state ----------------------------------------------------------------------------
 
     @property
-    def is_closed(self) -> bool:
-        """The connection ended (or was refused): sends are dropped."""
-        return self.state is CLOSED
+    def state(self) -> ConnectionState:
+        """OPENING until on_open accepts, then OPEN, then CLOSED (see ConnectionState).
+        Set by the session carrying the connection."""
+        return self._state
+
+    @state.setter
+    def state(self, value: ConnectionState) -> None:
+        self._state = value
+        #: the connection ended (or was refused): sends are dropped. Kept with the state
+        #: as a plain attribute: every send and every broadcast reads it.
+        self.is_closed = value is CLOSED
 
     def close(self) -> None:
         """Disconnect this connection from the server side."""

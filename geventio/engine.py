@@ -15,7 +15,7 @@ Heartbeats are gevent timers owned by the session, never a sweep over all sessio
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Union
 
 import gevent
 from gevent.event import Event
@@ -58,8 +58,8 @@ class EngineSession(Session):
         self.post_active = False
         loop = gevent.get_hub().loop
         self._loop = loop
-        self._ping_timer = None
-        self._pong_timer = None
+        self._ping_timer: Optional[Any] = None  # gevent loop timers
+        self._pong_timer: Optional[Any] = None
 
     @property
     def get_active(self) -> bool:
@@ -98,6 +98,7 @@ class EngineSession(Session):
     def open(self, upgrades: Sequence[str]) -> None:
         """Queue the OPEN packet and start the heartbeat timer."""
         self.push([self.handshake(upgrades)])
+        self.opened()
         if self.eio == 4:
             self._ping_timer = self._loop.timer(self.settings.ping_interval)
             self._ping_timer.start(self._send_ping)
@@ -164,7 +165,7 @@ class EngineSession(Session):
                 self._got_pong()
         elif ptype == eio.PING:
             if self.eio == 3:
-                self._got_ping_v3(packet.data)
+                self._got_ping_v3(packet.data if isinstance(packet.data, str) else None)
             else:
                 raise eio.ProtocolError("invalid heartbeat direction: v4 clients do not ping")
         elif ptype == eio.CLOSE:
@@ -184,13 +185,21 @@ class EngineSession(Session):
         """Whether :meth:`receive_packet` might block now (see ``messages_never_block``)."""
         return not (self.messages_never_block and self.can_run_now())
 
-    # -- to override by the protocol carried in messages --------------------------------
+    # -- the extension hook: the protocol carried in MESSAGEs ----------------------------
+    #
+    # ``Router.engine_session_class`` names the session class for Engine.IO clients. The
+    # default, :class:`geventio.sockets.SocketIOSession`, runs Socket.IO here; a subclass
+    # of EngineSession that overrides these two methods serves raw Engine.IO instead (as
+    # scripts/conformance_server.py does). Both run where the packet was read, maybe in
+    # the event loop: they must not block unless ``messages_never_block`` is False (the
+    # default), and they answer with :meth:`push` (a ``str`` is a whole text packet, e.g.
+    # ``"4" + text`` for a MESSAGE; ``bytes`` the data of a binary MESSAGE).
 
     def on_engine_open(self) -> None:
-        """The handshake is queued."""
+        """The OPEN packet is queued; the session is open."""
 
-    def on_engine_message(self, data) -> None:
-        """A MESSAGE packet's data (str or bytes) arrived."""
+    def on_engine_message(self, data: Union[str, bytes]) -> None:
+        """A MESSAGE packet's data arrived: ``str`` for text, ``bytes`` for binary."""
 
     # -- closing ------------------------------------------------------------------------
 

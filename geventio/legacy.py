@@ -70,6 +70,7 @@ class LegacySession(Session):
             return False
         if conn.state is not CLOSED:
             conn.state = OPEN
+            self.opened()
         if self.transport in STREAMING:
             self.spawn(self._heartbeats)
         return True

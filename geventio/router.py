@@ -23,8 +23,7 @@ from .settings import Settings
 from .sockets import SocketIOSession
 from .transports import (eio_polling, eio_websocket, htmlfile, jsonp_polling, websocket,
                          xhr_multipart, xhr_polling)
-from .transports.eio_polling import EIOError
-from .transports.http import Exchange, HTTPError
+from .transports.http import EIOError, Exchange, HTTPError
 
 log = logging.getLogger(__name__)
 

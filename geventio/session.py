@@ -17,6 +17,7 @@ them; the handlers' ``on_close`` runs in the worker after every job queued befor
 from __future__ import annotations
 
 import base64
+import enum
 import logging
 import os
 import time
@@ -70,6 +71,18 @@ def new_session_id() -> str:
     chunk = _pool[_pool_pos:_pool_pos + _ID_BYTES]
     _pool_pos += _ID_BYTES
     return base64.urlsafe_b64encode(chunk).decode("ascii")
+
+
+class SessionState(enum.Enum):
+    """A session's life: OPENING (built, its handshake or on_open not done yet) -> OPEN ->
+    CLOSING (``close()`` ran: nothing more is accepted, queued frames stay readable, the
+    worker finishes the jobs queued before it and runs ``on_close``) -> CLOSED (the worker
+    ran ``on_closed``). ``Session.closed`` is True from CLOSING on."""
+
+    OPENING = "opening"
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
 
 
 class ConnectionSession(Protocol):
@@ -133,7 +146,7 @@ class Session:
     # (a subclass's, a transport's) possible.
     __slots__ = ("id", "context", "settings", "request", "transport", "created", "closed",
                  "close_reason", "_outbox", "_outbox_bytes", "_out_ready", "_inbox", "_worker",
-                 "_active", "_greenlets", "_closing", "on_push", "__dict__", "__weakref__")
+                 "_active", "_greenlets", "_state", "on_push", "__dict__", "__weakref__")
 
     def __init__(self, context: "Context", request: "Request", transport: str) -> None:
         self.id = new_session_id()
@@ -144,6 +157,9 @@ class Session:
         #: the transport currently carrying the session ('xhr-polling', 'websocket', ...).
         self.transport = transport
         self.created = time.monotonic()
+        self._state = SessionState.OPENING
+        #: True from CLOSING on (kept as an attribute, set only with the state: every
+        #: push and take reads it)
         self.closed = False
         self.close_reason: Optional[str] = None
 
@@ -156,7 +172,6 @@ class Session:
         self._worker = None  # a raw greenlet while the worker runs
         self._active = False  # the worker took a job since its idle timer last ticked
         self._greenlets: Set[gevent.Greenlet] = set()
-        self._closing = False
         #: Called (with no arguments) after frames are queued and once when the session
         #: closes, by a transport that writes without a waiting greenlet (WebSocket). It must
         #: not block and not raise; it drains the outbox with :meth:`take_nowait`.
@@ -167,13 +182,23 @@ class Session:
         """The Router this session belongs to."""
         return self.context.owner
 
+    @property
+    def state(self) -> SessionState:
+        """Where the session is in its life (see :class:`SessionState`)."""
+        return self._state
+
+    def opened(self) -> None:
+        """OPENING -> OPEN: the handshake is queued and the client accepted."""
+        if self._state is SessionState.OPENING:
+            self._state = SessionState.OPEN
+
     def __repr__(self) -> str:
         return "<%s %s %s%s>" % (type(self).__name__, self.id, self.transport,
                                  " closed" if self.closed else "")
 
     # -- outbound ----------------------------------------------------------------------
 
-    def push(self, items: List[Item]) -> bool:
+    def push(self, items: Sequence[Item]) -> bool:
         """Queue encoded frames for the client. False (and nothing queued) once closed.
 
         Exceeding ``max_queued_messages`` or ``max_queued_bytes`` closes the session: the
@@ -199,7 +224,7 @@ class Session:
             self.on_push()
         return True
 
-    def push_front(self, items: List[Item]) -> None:
+    def push_front(self, items: Sequence[Item]) -> None:
         """Put frames a transport took but could not deliver back at the head, in order."""
         if items:
             self._outbox[0:0] = items
@@ -253,14 +278,14 @@ class Session:
         client sending faster than its handler runs is slowed down, not buffered without
         bound). Returns False if the session closed first.
         """
-        if self._closing:
+        if self.closed:
             return False
         if self._inbox is None:
             self._inbox = Queue(self.settings.max_pending_messages)
         if self._worker is None:
             self._worker = gevent.spawn_raw(self._work)
         job = (fn, args)
-        while not self._closing:
+        while not self.closed:
             try:
                 self._inbox.put(job, timeout=1.0)
                 return True
@@ -276,7 +301,7 @@ class Session:
     def can_run_now(self) -> bool:
         """Whether :meth:`run` would return at once (not wait for room in the inbox)."""
         inbox = self._inbox
-        return self._closing or inbox is None or not inbox.full()
+        return self.closed or inbox is None or not inbox.full()
 
     def _work(self) -> None:
         inbox = self._inbox
@@ -286,18 +311,18 @@ class Session:
         timer = gevent.get_hub().loop.timer(WORKER_IDLE, WORKER_IDLE)
         timer.start(self._idle_tick, inbox)
         try:
-            while not (self._closing and inbox.empty()):
+            while not (self.closed and inbox.empty()):
                 job = inbox.get()
                 if job is _WAKE:
                     continue
                 if job is _IDLE:
-                    if self._closing or not inbox.empty():
+                    if self.closed or not inbox.empty():
                         continue
                     # The marker may have filled the inbox (max_pending_messages=1): a job
                     # waiting for room is moved in by a callback after this get() returned.
                     # Let it land before deciding the inbox is empty for good.
                     gevent.sleep(0)
-                    if self._closing or not inbox.empty():
+                    if self.closed or not inbox.empty():
                         continue
                     # Idle: let the greenlet (and the queue) go; the next job starts a new
                     # one. An idle connection then costs no worker at all.
@@ -318,12 +343,14 @@ class Session:
             self.on_closed()
         except Exception:
             log.exception("session %s: on_close raised", self.id)
+        finally:
+            self._state = SessionState.CLOSED
 
     def _idle_tick(self, inbox: Queue) -> None:
         # Runs in the hub, every WORKER_IDLE seconds while the worker lives.
         if self._active:
             self._active = False
-        elif not self._closing and inbox.empty():
+        elif not self.closed and inbox.empty():
             inbox.put_nowait(_IDLE)
 
     def spawn(self, fn: Callable[..., Any], *args: Any) -> gevent.Greenlet:
@@ -339,8 +366,8 @@ class Session:
         """End the session (idempotent). Queued frames stay readable for a final flush."""
         if self.closed:
             return
+        self._state = SessionState.CLOSING
         self.closed = True
-        self._closing = True
         self.close_reason = reason
         log.debug("session %s closing: %s", self.id, reason)
         self.context.sessions.forget(self)
@@ -362,7 +389,7 @@ class Session:
             try:
                 self._inbox.put_nowait(_WAKE)
             except Full:
-                pass  # the worker is busy and will see _closing when it drains
+                pass  # the worker is busy and will see it is closing when it drains
 
     def on_closed(self) -> None:
         """Called once in the worker after the last job: subclasses fire on_close here."""

@@ -11,7 +11,7 @@ blocked in ``call()`` is woken even though the worker is busy with it).
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 from urllib.parse import parse_qsl
 
 import gevent
@@ -59,7 +59,7 @@ class SocketIOSession(EngineSession):
         self._decoder = sio.Decoder()
         self._acks: Dict[int, Tuple[Callable[..., Any], str]] = {}
         self._next_ack = 0
-        self._connect_timer = None
+        self._connect_timer: Optional[Any] = None  # a gevent loop timer
         #: connection -> what it sent while its on_open ran (None: no connection opening)
         self._held: Optional[Dict[SocketConnection, List[Item]]] = None
         #: the accepted connections whose on_close runs when the worker ends
@@ -148,7 +148,7 @@ class SocketIOSession(EngineSession):
 
     # -- inbound ------------------------------------------------------------------------
 
-    def on_engine_message(self, data) -> None:
+    def on_engine_message(self, data: Union[str, bytes]) -> None:
         try:
             packet = self._decoder.feed(data)
         except sio.ProtocolError as exc:

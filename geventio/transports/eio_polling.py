@@ -10,27 +10,19 @@ from __future__ import annotations
 import logging
 import re
 import socket
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from ..engine import NOOP, EngineSession, as_packet, polling_payload_v4
+from ..session import Item
 from ..protocol import engineio as eio
 from ..protocol.legacy import script_string
 from ..request import Request
-from .http import Exchange, HTTPError, form_field, watch_disconnect
+from .http import EIOError, Exchange, HTTPError, form_field, watch_disconnect
 
 log = logging.getLogger(__name__)
 
 #: how long a client's CLOSE over POST waits for a GET sent at the same moment to attach
 CLOSE_POLL_GRACE = 0.1
-
-
-class EIOError(Exception):
-    """Answer with node's JSON error body for Engine.IO error ``code``."""
-
-    def __init__(self, code: int, why: str) -> None:
-        super().__init__(why)
-        self.code = code
-        self.why = why
 
 
 def new_session(ex: Exchange, transport: str, version: int, b64: bool) -> EngineSession:
@@ -55,9 +47,10 @@ def handle(ex: Exchange, version: int, query: Dict[str, str]) -> List[bytes]:
         upgrades = ["websocket"] if "websocket" in ex.context.settings.transports else []
         session.open(upgrades)
         return _poll(ex, session, jsonp)
-    session = ex.context.sessions.get(sid)
-    if not isinstance(session, EngineSession):
+    found = ex.context.sessions.get(sid)
+    if not isinstance(found, EngineSession):
         raise EIOError(1, "unknown session id")
+    session = found
     if session.eio != version:
         raise EIOError(3, "session %s speaks Engine.IO %d" % (sid, session.eio))
     if session.transport != "polling" or session.upgraded:
@@ -69,7 +62,8 @@ def handle(ex: Exchange, version: int, query: Dict[str, str]) -> List[bytes]:
     raise EIOError(3, "method %s not allowed on a polling session" % ex.method)
 
 
-def _poll(ex: Exchange, session: EngineSession, jsonp) -> List[bytes]:
+def _poll(ex: Exchange, session: EngineSession, jsonp: Optional[str]) -> List[bytes]:
+    items: Optional[List[Item]]
     if session.get_active:
         log.warning("session %s closed: a second GET while one is waiting", session.id)
         session.close("duplicate poll")
@@ -129,6 +123,7 @@ def _render(session: EngineSession, items, jsonp) -> Tuple[str, bytes]:
     packets = [as_packet(i) for i in items]
     payload = eio.encode_payload_v3(packets, b64=session.b64)
     if jsonp is not None:
+        assert isinstance(payload, str)  # JSONP is always base64 (b64)
         text = "___eio[%s](%s);" % (jsonp, script_string(payload))
         return "text/javascript; charset=UTF-8", text.encode("utf-8")
     if isinstance(payload, bytes):

@@ -27,8 +27,8 @@ from .. import websocket as ws_io
 from ..engine import EngineSession
 from ..protocol import engineio as eio
 from ..sessions import TooManySessions
-from .eio_polling import EIOError, new_session
-from .http import Exchange
+from .eio_polling import new_session
+from .http import EIOError, Exchange
 from .outbox import OutboxWriter
 
 log = logging.getLogger(__name__)

@@ -33,6 +33,15 @@ class HTTPError(Exception):
         self.headers = list(headers)
 
 
+class EIOError(Exception):
+    """Answer an Engine.IO request with node's JSON error body for Engine.IO error ``code``."""
+
+    def __init__(self, code: int, why: str) -> None:
+        super().__init__(why)
+        self.code = code
+        self.why = why
+
+
 class Exchange:
     """One HTTP request as a transport sees it."""
 
