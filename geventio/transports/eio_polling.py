@@ -53,7 +53,7 @@ def handle(ex: Exchange, version: int, query: Dict[str, str]) -> List[bytes]:
     session = found
     if session.eio != version:
         raise EIOError(3, "session %s speaks Engine.IO %d" % (sid, session.eio))
-    if session.transport != "polling" or session.upgraded:
+    if session.upgraded:
         raise EIOError(3, "session %s is not polling" % sid)
     if ex.method == "GET":
         return _poll(ex, session, jsonp)
@@ -68,30 +68,29 @@ def _poll(ex: Exchange, session: EngineSession, jsonp: Optional[str]) -> List[by
         log.warning("session %s closed: a second GET while one is waiting", session.id)
         session.close("duplicate poll")
         raise EIOError(3, "duplicate GET")
-    if session.upgrading:
-        items = [NOOP]  # the client is switching to WebSocket: end this poll at once
-    else:
-        session.get_active = True
-        watch = watch_disconnect(ex.environ, lambda: session.close("transport close"))
-        try:
-            if session.pending:
-                items = session.take(0)
-            elif session.heartbeat_armed:
-                items = session.take(None)  # no Timeout per poll: a heartbeat wakes it
-            else:
-                s = ex.context.settings
-                items = session.take(s.ping_interval + s.ping_timeout)
-        finally:
-            watch.stop()
-            session.get_active = False
-        if items is None:
-            raise EIOError(1, "session closed")
-        if not items:
-            items = [NOOP]
-        cap = _packet_cap(ex.environ)
-        if cap and len(items) > cap:
-            session.push_front(items[cap:])
-            items = items[:cap]
+    session.get_active = True
+    watch = watch_disconnect(ex.environ, lambda: session.close("transport close"))
+    try:
+        if session.pending:
+            items = session.take_poll(0)
+        elif session.heartbeat_armed:
+            # No Timeout per poll: a heartbeat wakes it (during an upgrade, after the
+            # probe, the session also ends it with a NOOP at a measured pace).
+            items = session.take_poll(None)
+        else:
+            s = ex.context.settings
+            items = session.take_poll(s.ping_interval + s.ping_timeout)
+    finally:
+        watch.stop()
+        session.get_active = False
+    if items is None:
+        raise EIOError(1, "session closed")
+    if not items:
+        items = [NOOP]
+    cap = _packet_cap(ex.environ)
+    if cap and len(items) > cap:
+        session.push_front(items[cap:])
+        items = items[:cap]
     content_type, body = _render(session, items, jsonp)
     write = ex.start_response("200 OK", [("Content-Type", content_type),
                                          ("Content-Length", str(len(body))),

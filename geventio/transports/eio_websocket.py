@@ -1,10 +1,10 @@
 """Engine.IO over WebSocket: a WebSocket-only session, or the upgrade of a polling one.
 
-Upgrade (both revisions): the client opens a WebSocket with the polling session's sid and
-sends ``2probe``; the server answers ``3probe`` and ends a waiting poll with one ``6``; the
-client sends ``5`` and from then on everything goes over the WebSocket. Nothing queued is
-lost or reordered: packets stay in the session's outbox until the transport that owns it
-flushes them.
+Upgrade (both revisions): the client opens a WebSocket with the polling session's sid; this
+module hands it to the session (:meth:`geventio.engine.EngineSession.upgrade`), which runs
+the probe (``2probe`` / ``3probe`` / ``5``). From then on everything goes over the WebSocket.
+Nothing queued is lost or reordered: packets stay in the session's outbox until the
+transport that owns it flushes them.
 
 No greenlet waits on an open WebSocket. Reading: the connection is read in the event loop
 (:meth:`geventio.websocket.WebSocket.read_in_loop`, an io watcher) and the request greenlet
@@ -33,7 +33,6 @@ from .outbox import OutboxWriter
 
 log = logging.getLogger(__name__)
 
-UPGRADE_TIMEOUT = 10.0
 CLOSE_GRACE = 2.0
 
 
@@ -63,39 +62,10 @@ def handle(ex: Exchange, version: int, query: Dict[str, str]) -> List[bytes]:
             ws.close(1013)
             return []
         session.open([])
-    elif not _upgrade(session, ws):
+    elif not session.upgrade(ws):  # the session runs the probe
         return []
     _run(session, ws)
     return []
-
-
-def _upgrade(session: EngineSession, ws) -> bool:
-    """Probe and switch a polling session to this WebSocket. False (and the socket
-    closed, the session untouched) if it is not upgradable or the client gives up."""
-    if session.transport != "polling" or session.upgrading or session.upgraded or session.closed:
-        log.info("session %s: refused a second WebSocket", session.id)
-        ws.close(1008)
-        return False
-    session.upgrading = True
-    try:
-        with gevent.Timeout(UPGRADE_TIMEOUT, False):
-            message = ws.receive()
-            if message == "2probe":
-                ws.send("3probe")
-                session.end_poll()  # a waiting GET answers "6"; the client then sends 5
-                message = ws.receive()
-                while message == "2probe":  # a client may probe again
-                    ws.send("3probe")
-                    message = ws.receive()
-                if message == "5" and not session.closed:
-                    session.upgraded = True
-                    session.transport = "websocket"
-                    return True
-        log.info("session %s: WebSocket upgrade abandoned", session.id)
-        ws.close(1002)
-        return False
-    finally:
-        session.upgrading = False
 
 
 def _run(session: EngineSession, ws) -> None:
