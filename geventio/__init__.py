@@ -1,7 +1,8 @@
 """geventio: a Socket.IO server on gevent.
 
-Serves the socket.io 0.6 protocol (all six transports) from synchronous-looking handler
-classes, hosted by a gevent WSGIServer, beside or in front of any WSGI app.
+Serves socket.io 0.6 clients (all six transports) and today's Socket.IO v4/v5 clients over
+Engine.IO v3/v4 from the same synchronous-looking handler classes, hosted by a gevent
+WSGIServer, beside or in front of any WSGI app.
 """
 from .app import Application
 from .connection import SocketConnection, event

@@ -234,8 +234,9 @@ class SocketIOSession(EngineSession):
 
     def push_for(self, conn: SocketConnection, items: List[Item]) -> None:
         """Queue items for one connection, held back while its on_open runs."""
-        if conn.state is OPENING and self._held is not None and conn in self._held:
-            self._held[conn].extend(items)
+        held_by = self._held  # None unless some connection's on_open is running
+        if held_by is not None and conn.state is OPENING and conn in held_by:
+            held_by[conn].extend(items)
         else:
             self.push(items)
 
