@@ -1,8 +1,10 @@
 """get_router(...) -> Router: a WSGI app serving one handler class at one resource.
 
-The router owns its settings, its sessions, its rooms and the expiry sweeper; it reads
-the URL, recognises the protocol generation and the transport, and hands the request to
-that transport's module.
+The router reads the URL, recognises the protocol generation and the transport, and hands
+the request to that transport's module. Its services are objects of their own, handed down
+in a :class:`~geventio.context.Context`: the session registry
+(:class:`~geventio.sessions.SessionRegistry`) and the adapter that keeps rooms and
+broadcasts (:class:`~geventio.adapters.Adapter`).
 """
 from __future__ import annotations
 
@@ -56,7 +58,8 @@ class Router:
 
     #: The session class for Engine.IO (modern) clients: the Socket.IO layer by default.
     #: A subclass of :class:`geventio.engine.EngineSession` overriding ``on_engine_open`` /
-    #: ``on_engine_message`` serves raw Engine.IO instead (the conformance echo does).
+    #: ``on_engine_message`` serves raw Engine.IO instead (the conformance echo does). Set
+    #: it on a Router subclass: it is read once, when the router is built.
     engine_session_class: Type[EngineSession] = SocketIOSession
 
     def __init__(self, handler: Type[SocketConnection],
