@@ -11,9 +11,11 @@ setup(
     long_description=long_description,
     long_description_content_type="text/x-rst",
     packages=find_packages(include=["geventio", "geventio.*"]),
+    package_data={"geventio": ["py.typed"]},  # PEP 561: the package's type hints are for users
+
     python_requires=">=3.9",
     install_requires=[
-        "gevent>=22.10,<27",  # tested: 22.10 to 26.9 (geventio/_gevent_compat.py)
+        "gevent>=23.9,<27",  # the suite passed on 23.9.1 and 26.9.0 (geventio/_gevent_compat.py)
         "gevent-websocket>=0.10.1",
         "simplejson>=3.17",
     ],

@@ -17,9 +17,9 @@ import gevent.socket
 from gevent.pywsgi import Input, WSGIHandler
 
 #: the gevent releases geventio's suite has passed on (setup.py allows this range)
-TESTED_GEVENT = ("22.10", "26.9")
+TESTED_GEVENT = ("23.9", "26.9")
 
-#: (owner, private name, what geventio uses it for)
+#: (owner, private or undocumented name, what geventio uses it for)
 REQUIRED: Tuple[Tuple[type, str, str], ...] = (
     (gevent.socket.socket, "_sock",
      "the OS socket under a gevent socket (non-blocking sends and reads)"),
@@ -30,6 +30,9 @@ REQUIRED: Tuple[Tuple[type, str, str], ...] = (
      "the hook that writes a response's head with its first chunk"),
     (WSGIHandler, "_sendall", "pywsgi's write of raw bytes to the client"),
     (Input, "_discard", "discarding the unread rest of a request body"),
+    (Input, "content_length", "a request body's declared length (to abandon its rest)"),
+    (Input, "position", "how much of a request body was read (to abandon its rest)"),
+    (Input, "chunked_input", "whether a request body is chunked (to abandon its rest)"),
 )
 
 
@@ -85,6 +88,13 @@ def wait_readable(sock: Any) -> bool:
 def discard_input(wsgi_input: Input) -> None:
     """Read and drop what is left of a pywsgi request body (keep-alive needs it gone)."""
     wsgi_input._discard()
+
+
+def abandon_input(wsgi_input: Input) -> None:
+    """Make pywsgi treat a request body as fully read, so it does not read and discard the
+    rest before the next request: for a connection that is about to be closed."""
+    wsgi_input.content_length = wsgi_input.position
+    wsgi_input.chunked_input = False
 
 
 def peek_closed(sock: Any) -> bool:

@@ -110,35 +110,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         host, port = server.http.address[:2]
         raise SystemExit("geventio-serve: cannot listen on %s:%s: %s"
                          % (host or "*", port, exc.strerror or exc)) from None
-    _stop_on_signals(server)
+    server.stop_on_signals()
     server.serve_forever()
     return 0
-
-
-def _stop_on_signals(server) -> None:
-    """SIGINT (Ctrl-C) and SIGTERM stop the server gracefully: every session is closed
-    (on_close runs), in-flight requests get a few seconds, and the process exits 0.
-    A second signal while stopping exits at once."""
-    import signal
-
-    import gevent
-
-    stopping: List[str] = []
-
-    def stop(signum: int) -> None:
-        name = signal.Signals(signum).name
-        if stopping:
-            log.warning("%s again; exiting without waiting", name)
-            os._exit(1)
-        stopping.append(name)
-        log.info("%s received; shutting down", name)
-        gevent.spawn(server.stop)
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        try:
-            gevent.signal_handler(signum, stop, signum)
-        except (AttributeError, ValueError, OSError):  # pragma: no cover - no such signal here
-            pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -51,7 +51,7 @@ class _Response:
                  "close", "bytes_out")
 
     def __init__(self, sock: Any, keep_alive: bool) -> None:
-        self.socket = sock  # the name geventio.websocket looks for behind write()
+        self.socket = sock  # the name geventio.wsio looks for behind write()
         self.keep_alive = keep_alive
         self.status: Optional[str] = None
         self.headers: List[Tuple[str, str]] = []

@@ -23,16 +23,16 @@ from .protocol import socketio as sio
 from .sessions import SessionRegistry, TooManySessions
 from .settings import Settings
 from .sockets import SocketIOSession
-from .transports import (eio_polling, eio_websocket, htmlfile, jsonp_polling, websocket,
-                         xhr_multipart, xhr_polling)
+from .transports import (eio_polling, eio_websocket, htmlfile, jsonp_polling,
+                         legacy_websocket, xhr_multipart, xhr_polling)
 from .transports.http import EIOError, Exchange, HTTPError
 
 log = logging.getLogger(__name__)
 
 #: socket.io 0.6 transport name -> the module that serves it
 LEGACY_TRANSPORTS: Dict[str, Any] = {
-    "websocket": websocket,
-    "flashsocket": websocket,
+    "websocket": legacy_websocket,
+    "flashsocket": legacy_websocket,
     "xhr-polling": xhr_polling,
     "jsonp-polling": jsonp_polling,
     "xhr-multipart": xhr_multipart,

@@ -2,17 +2,23 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import socket
 import sys
-from typing import Any, Optional, Tuple
+import threading
+from io import BytesIO
+from typing import Any, List, Optional, Tuple
 
+import gevent
 from gevent.pywsgi import LoggingLogAdapter, WSGIHandler, WSGIServer
 from geventwebsocket.handler import WebSocketHandler
 
 from . import _gevent_compat as compat
-from . import lean
+from . import lean, logsafe
 from . import policy as flash_policy
 from .app import Application
+from .protocol import http1
 from .protocol.http1 import parse_head
 
 log = logging.getLogger(__name__)
@@ -24,12 +30,17 @@ class Handler(compat.OneWriteHeadMixin, WebSocketHandler):
     answered inline on the HTTP port, and no keep-alive after a WebSocket upgrade.
 
     Socket.IO paths are plain WSGI requests: the router performs its own WebSocket
-    upgrades (geventio.websocket), after it has decided to accept them. Every other path
+    upgrades (geventio.wsio), after it has decided to accept them. Every other path
     goes through gevent-websocket's handler, so a wrapped app's own WebSocket endpoints
     (reading ``environ['wsgi.websocket']``, as Flask-Sockets style apps do) keep working.
     """
 
     _drained = False  # the lean path consumed every byte read so far
+    #: set by read_request for a request refused before pywsgi parsed it: the response
+    #: handle() sends before closing (None: close without one)
+    _refusal: Optional[bytes] = None
+    _refused = False
+    _head_block = b""  # the header block read_request read, for MessageClass
 
     def log_request(self) -> None:
         # pywsgi's request line, on geventio.access at DEBUG; formatted only when someone
@@ -40,9 +51,61 @@ class Handler(compat.OneWriteHeadMixin, WebSocketHandler):
     def run_application(self) -> None:
         app = self.application
         path = self.environ.get("PATH_INFO", "")
-        if any(route.matches(path) for route in getattr(app, "routes", ())):
-            return WSGIHandler.run_application(self)
-        return super().run_application()
+        try:
+            if any(route.matches(path) for route in getattr(app, "routes", ())):
+                return WSGIHandler.run_application(self)
+            return super().run_application()
+        finally:
+            if self.close_connection and self.wsgi_input is not None:
+                # Closing anyway: reading the unread body first would let a client that
+                # declared a huge one (refused with 413) make us swallow all of it.
+                compat.abandon_input(self.wsgi_input)
+
+    def read_request(self, raw_requestline: str) -> bool:
+        # The header block is read here, bounded in total (max_header_size) and checked
+        # against the framing policy (protocol/http1.py) before pywsgi parses it.
+        self._refused = False
+        limit = getattr(self.server, "max_header_size", http1.MAX_HEADER_SIZE)
+        words = raw_requestline.split()
+        version = words[2] if len(words) == 3 else "HTTP/0.9"
+        try:
+            fields = http1.read_fields(self.rfile.readline, limit - len(raw_requestline))
+            lengths: List[str] = []
+            codings: List[str] = []
+            kept = []
+            for name, value in fields:
+                lower = name.lower()
+                if lower == b"content-length":
+                    lengths.append(value.decode("latin-1"))
+                    continue
+                if lower == b"transfer-encoding":
+                    codings.append(value.decode("latin-1"))
+                kept.append(name + b": " + value + b"\r\n")
+            length = http1.body_length(version, lengths, codings)
+        except http1.HeadTooLargeError as exc:
+            return self._refuse("431 Request Header Fields Too Large", str(exc))
+        except http1.FramingError as exc:
+            return self._refuse("400 Bad Request", str(exc))
+        except (EOFError, OSError):
+            self._refused = True  # the client went away mid-head: nothing to answer
+            self._refusal = None
+            return False
+        if length is not None:
+            kept.append(b"Content-Length: %d\r\n" % length)  # repeated values made one
+        self._head_block = b"".join(kept) + b"\r\n"
+        return super().read_request(raw_requestline)
+
+    def MessageClass(self, *args: Any) -> Any:  # noqa: N802 -- pywsgi's name
+        # pywsgi parses the header block read_request already read (and bounded).
+        return super().MessageClass(BytesIO(self._head_block), 0)
+
+    def _refuse(self, status: str, reason: str) -> bool:
+        address = self.client_address
+        log.info("refused a request from %s: %s (%s)",
+                 address[0] if isinstance(address, tuple) else address, status[:3], reason)
+        self._refused = True
+        self._refusal = http1.refusal(status, reason)
+        return False
 
     def handle(self) -> None:
         if not getattr(self.server, "nodelay_inherited", False):
@@ -89,7 +152,8 @@ class Handler(compat.OneWriteHeadMixin, WebSocketHandler):
             if not buf:
                 return None
             head = parse_head(buf)
-            if head is not None and "EIO=" in head.query:
+            limit = getattr(self.server, "max_header_size", http1.MAX_HEADER_SIZE)
+            if head is not None and "EIO=" in head.query and head.size <= limit:
                 path = head.path
                 if "%" not in path:
                     for route in routes:
@@ -101,7 +165,13 @@ class Handler(compat.OneWriteHeadMixin, WebSocketHandler):
                                 return None
                             self._drained = outcome is lean.KEEP_DRAINED
                             return True
-        return super().handle_one_request()
+        self._refused = False
+        result = super().handle_one_request()
+        if self._refused:
+            if self._refusal is None:
+                return None
+            return self._refusal[9:12].decode("ascii"), self._refusal
+        return result
 
     def get_environ(self) -> dict:
         environ = super().get_environ()
@@ -115,6 +185,10 @@ class Handler(compat.OneWriteHeadMixin, WebSocketHandler):
             self.close_connection = True
 
     def finalize_headers(self) -> None:
+        if self.code == 413:
+            # The body was refused unread: the connection cannot be reused (it would have
+            # to be read to the end first).
+            self.close_connection = True
         super().finalize_headers()
         # RFC 9112 9.6: a server that will close the connection says so. pywsgi closes
         # after a request with "Connection: close" but does not echo it, and clients that
@@ -130,13 +204,16 @@ class SocketServer:
     Starts the Flash policy server on ``flash_policy_port`` when a router enables
     flashsocket (a port below 1024 needs root; if it cannot bind, the policy is still
     answered inline on the HTTP port). Serves forever unless ``auto_start=False``; then
-    call :meth:`start` / :meth:`serve_forever` / :meth:`stop` yourself.
+    call :meth:`start` / :meth:`serve_forever` / :meth:`stop` yourself. Serving forever
+    from the main thread, it stops gracefully at SIGINT or SIGTERM
+    (:meth:`stop_on_signals`), as ``geventio-serve`` does.
     """
 
     def __init__(self, application: Application, auto_start: bool = True,
                  host: Optional[str] = None, port: Optional[int] = None,
                  flash_policy_port: Any = "default", **ssl_args: Any) -> None:
         self.application = application
+        logsafe.install()  # also on the loggers of modules imported since geventio was
         settings = getattr(application, "settings", {})
         address = host if host is not None else settings.get("socket_io_address", "")
         port = port if port is not None else settings.get("socket_io_port", 8001)
@@ -154,11 +231,16 @@ class SocketServer:
                                error_log=LoggingLogAdapter(log, logging.ERROR),
                                **ssl_args)
         self.http.flash_policy = self.policy
+        #: the bound on a request head (request line, fields, blank line): past it, 431
+        self.http.max_header_size = int(settings.get("max_header_size",
+                                                     http1.MAX_HEADER_SIZE))
         self.policy_server: Optional[flash_policy.FlashPolicyServer] = None
         if self.policy is not None and flash_policy_port is not None:
             self.policy_server = flash_policy.FlashPolicyServer(
                 (address, flash_policy_port), self.policy)
         if auto_start:
+            if threading.current_thread() is threading.main_thread():
+                self.stop_on_signals()  # it owns the main loop: stop as geventio-serve does
             self.serve_forever()
 
     @property
@@ -206,6 +288,27 @@ class SocketServer:
             self.http.serve_forever()
         finally:
             self.stop()
+
+    def stop_on_signals(self) -> None:
+        """Make SIGINT (Ctrl-C) and SIGTERM stop this server gracefully: every session is
+        closed (on_close runs), in-flight requests get a few seconds, and
+        :meth:`serve_forever` returns. A second signal while stopping exits at once."""
+        stopping: List[str] = []
+
+        def stop(signum: int) -> None:
+            name = signal.Signals(signum).name
+            if stopping:
+                log.warning("%s again; exiting without waiting", name)
+                os._exit(1)
+            stopping.append(name)
+            log.info("%s received; shutting down", name)
+            gevent.spawn(self.stop)
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                gevent.signal_handler(signum, stop, signum)
+            except (AttributeError, ValueError, OSError):  # pragma: no cover - no such signal
+                pass
 
     def stop(self, timeout: Optional[float] = 5.0) -> None:
         """Stop accepting, close every session (on_close runs), stop the servers."""

@@ -38,6 +38,11 @@ class Settings:
     ping_timeout: float = 20.0
     #: largest HTTP body or WebSocket message accepted, in bytes (all generations).
     max_http_buffer_size: int = 1_000_000
+    #: largest Socket.IO binary packet a client may send, in bytes: its text header plus
+    #: every attachment. An unfinished one (attachments announced, not all received) is
+    #: buffered at most this much; past it the session closes. None: max_http_buffer_size,
+    #: which is all one polling POST (carrying the whole packet) may hold.
+    max_binary_packet_size: Optional[int] = None
     #: a modern client must CONNECT to a namespace within this time after the handshake.
     connect_timeout: float = 45.0
     #: allowed cross-origin pages: None (same origin only), '*', a list, or a callable
@@ -55,6 +60,13 @@ class Settings:
     max_missed_heartbeats: int = 2
     #: most sessions one router holds; further handshakes get 503.
     max_sessions: int = 100_000
+
+    @property
+    def binary_packet_limit(self) -> int:
+        """max_binary_packet_size, or max_http_buffer_size when that is None."""
+        if self.max_binary_packet_size is None:
+            return self.max_http_buffer_size
+        return self.max_binary_packet_size
 
     @classmethod
     def from_mapping(cls, values: Optional[Mapping[str, Any]]) -> "Settings":
@@ -81,6 +93,8 @@ class Settings:
                      "xhr_polling_timeout", "ping_interval", "ping_timeout", "connect_timeout"):
             if getattr(self, name) <= 0:
                 raise ValueError("%s must be positive" % name)
+        if self.max_binary_packet_size is not None and int(self.max_binary_packet_size) < 1:
+            raise ValueError("max_binary_packet_size must be at least 1 (or None)")
         for name in ("max_http_buffer_size", "max_queued_messages", "max_queued_bytes",
                      "max_pending_messages", "max_missed_heartbeats", "max_sessions"):
             if int(getattr(self, name)) < 1:

@@ -56,7 +56,7 @@ class SocketIOSession(EngineSession):
         self.sio = 5 if eio_version == 4 else 4
         self.extra = extra
         self.connections: Dict[str, SocketConnection] = {}
-        self._decoder = sio.Decoder()
+        self._decoder = sio.Decoder(max_buffered=self.settings.binary_packet_limit)
         self._acks: Dict[int, Tuple[Callable[..., Any], str]] = {}
         self._next_ack = 0
         self._connect_timer: Optional[Any] = None  # a gevent loop timer

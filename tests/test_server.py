@@ -4,7 +4,7 @@ import os
 import socket
 
 import geventio
-from geventio.protocol.websocket import OP_TEXT, encode_frame, parse_frame_header, frame_header_length
+from geventio.protocol.rfc6455 import OP_TEXT, encode_frame, parse_frame_header, frame_header_length
 from helpers.apps import Recorder, echo_handler
 from helpers.server import make_application, serve
 from helpers.wire import request

@@ -3,10 +3,11 @@ import base64
 
 import pytest
 
-from geventio.protocol.websocket import (
+from geventio.protocol.hixie76 import Hixie76Decoder, hixie76_answer, hixie76_frame
+from geventio.protocol.rfc6455 import (
     CLOSE_INVALID_DATA, CLOSE_PROTOCOL_ERROR, CLOSE_TOO_BIG, OP_BINARY, OP_CLOSE, OP_PING,
-    OP_TEXT, FrameError, HandshakeError, Hixie76Decoder, apply_mask, encode_close_payload,
-    encode_frame, frame_header_length, hixie76_answer, hixie76_frame, parse_close_payload,
+    OP_TEXT, FrameError, HandshakeError, apply_mask, encode_close_payload,
+    encode_frame, frame_header_length, parse_close_payload,
     parse_frame_header, rfc6455_accept, validate_rfc6455_request,
 )
 

@@ -1,4 +1,4 @@
-"""geventio.websocket over a real gevent pywsgi server, driven by raw-socket clients."""
+"""geventio.wsio over a real gevent pywsgi server, driven by raw-socket clients."""
 import base64
 import io
 import re
@@ -10,7 +10,7 @@ import gevent.socket
 import pytest
 from gevent.pywsgi import WSGIServer
 
-from geventio.websocket import (
+from geventio.wsio import (
     HandshakeError, Hixie76WebSocket, RFC6455WebSocket, WebSocketClosed, upgrade,
 )
 
@@ -585,4 +585,29 @@ def test_receive_returns_none_at_end_of_stream():
 def test_receive_returns_none_after_close_without_reading():
     ws, _ = in_memory(RFC6455WebSocket, incoming=client_frame(0x1, b"unread"))
     ws.close()
+    assert ws.receive() is None
+
+
+def test_a_stream_that_is_not_a_socket_is_read_no_further_than_the_message_returned():
+    # TLS: the WebSocket reads wsgi.input itself, asking for exactly what a frame needs, so
+    # a receive() never waits for bytes beyond the message it returns.
+    incoming = (client_frame(0x1, b"a" * 300) + client_frame(0x2, b"b", fin=False)
+                + client_frame(0x9, b"ping") + client_frame(0x0, b"c")
+                + client_frame(0x1, b"last"))
+    ws, writes = in_memory(RFC6455WebSocket, incoming=incoming)
+    consumed = []
+    read = ws._stream.read
+
+    def counting_read(n=-1):
+        data = read(n)
+        consumed.append(len(data))
+        return data
+
+    ws._stream.read = counting_read
+    assert ws.receive() == "a" * 300
+    assert sum(consumed) == len(client_frame(0x1, b"a" * 300))
+    assert ws.receive() == b"bc"
+    assert writes == [b"\x8a\x04ping"]
+    assert ws.receive() == "last"
+    assert sum(consumed) == len(incoming)
     assert ws.receive() is None

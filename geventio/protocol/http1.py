@@ -12,10 +12,15 @@ reject a request.
 from __future__ import annotations
 
 import re
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 #: the longest request head this path takes (a longer one goes to the full server)
 MAX_HEAD = 8192
+
+#: the default bound on a whole request head (request line, fields, blank line), as node's
+MAX_HEADER_SIZE = 16 * 1024
+#: most header fields one request may carry
+MAX_FIELDS = 100
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _METHODS = frozenset(("GET", "POST", "OPTIONS", "PUT", "DELETE", "PATCH"))
@@ -136,8 +141,10 @@ def _parse_fields(fields: bytes) -> Optional[Tuple[Dict[str, str], str, bool]]:
     expect = environ.get("HTTP_EXPECT")
     if expect is not None and expect.lower() != "100-continue":
         return None
+    if crlf > MAX_FIELDS + 1:
+        return None  # the full server refuses it
     length = environ.get("CONTENT_LENGTH")
-    if length is not None and not (length.isascii() and length.isdigit()):
+    if length is not None and not (length.isascii() and length.isdigit() and len(length) < 19):
         return None
     connection = environ.get("HTTP_CONNECTION", "").lower()
     upgrade = (connection == "upgrade"
@@ -149,6 +156,87 @@ def _has_token(value: str, token: str) -> bool:
     if token not in value:
         return False
     return any(part.strip() == token for part in value.split(","))
+
+
+# -- framing policy (RFC 9112 6.1, 6.3): one for the lean path and the full server -------------
+#
+# The lean parser above declines (None) every head this policy would refuse or rewrite, so
+# such requests reach the full server, whose handler (geventio.server.Handler) applies
+# :func:`body_length` to the fields it read and refuses with 400 and a closed connection.
+
+
+class FramingError(ValueError):
+    """A request whose body framing is ambiguous or unsupported: answer 400 and close."""
+
+
+_DIGITS = re.compile(r"[0-9]{1,18}\Z")
+
+
+def is_token(name: bytes) -> bool:
+    """True if ``name`` is a valid field name (an RFC 9110 token: no spaces, no colon)."""
+    return _TOKEN.match(name) is not None
+
+
+class HeadTooLargeError(ValueError):
+    """A request head over the size bound, or with too many fields: answer 431 and close."""
+
+
+def read_fields(readline: Callable[[int], bytes], budget: int) -> List[Tuple[bytes, bytes]]:
+    """Read header fields with ``readline(limit)`` up to and including the blank line, at
+    most ``budget`` bytes in all; give back (name, value) pairs, values stripped. Raises
+    :class:`HeadTooLargeError` past ``budget`` or :data:`MAX_FIELDS`, :class:`FramingError` for
+    a line that is not ``name: value`` with a token name (whitespace before the colon,
+    obsolete line folding), and EOFError if the client stops before the blank line."""
+    fields: List[Tuple[bytes, bytes]] = []
+    while True:
+        if budget <= 0:
+            raise HeadTooLargeError("request head too large")
+        line = readline(budget)
+        if not line:
+            raise EOFError("the client closed the connection within the request head")
+        budget -= len(line)
+        if not line.endswith(b"\n"):
+            raise HeadTooLargeError("request head too large")
+        line = line[:-2] if line.endswith(b"\r\n") else line[:-1]
+        if not line:
+            return fields
+        if len(fields) >= MAX_FIELDS:
+            raise HeadTooLargeError("too many header fields")
+        name, sep, value = line.partition(b":")
+        if not sep or not is_token(name) or b"\r" in line or b"\0" in line:
+            raise FramingError("malformed header field line")
+        fields.append((name, value.strip(b" \t")))
+
+
+def body_length(version: str, lengths: List[str], codings: List[str]) -> Optional[int]:
+    """The Content-Length of a request whose ``Content-Length`` and ``Transfer-Encoding``
+    field values (each field as sent) are ``lengths`` and ``codings``: None when it has
+    none (or is chunked). Raises :class:`FramingError` for: both fields together, any
+    transfer coding other than exactly ``chunked`` (or one in HTTP/1.0), a length that is
+    not 1 to 18 digits, and differing lengths. Identical lengths repeated (as fields or as
+    a comma-separated list) count as one, which RFC 9112 6.3 allows."""
+    if codings:
+        if lengths:
+            raise FramingError("Transfer-Encoding together with Content-Length")
+        if version == "HTTP/1.0":
+            raise FramingError("Transfer-Encoding in an HTTP/1.0 request")
+        items = [item.strip(" \t").lower() for value in codings for item in value.split(",")]
+        if items != ["chunked"]:
+            raise FramingError("unsupported Transfer-Encoding")
+        return None
+    if not lengths:
+        return None
+    found: Optional[str] = None
+    for value in lengths:
+        for item in value.split(","):
+            item = item.strip(" \t")
+            if not _DIGITS.match(item):
+                raise FramingError("invalid Content-Length")
+            if found is None:
+                found = item
+            elif int(item) != int(found):
+                raise FramingError("conflicting Content-Length values")
+    return int(found) if found is not None else None
 
 
 # -- responses -------------------------------------------------------------------------------
@@ -171,4 +259,14 @@ def response_head(status: str, headers: List[Tuple[str, str]], extra: str = "") 
     return (text + extra + "\r\n").encode("latin-1")
 
 
-__all__ = ["Head", "MAX_HEAD", "parse_head", "response_head"]
+def refusal(status: str, reason: str) -> bytes:
+    """A complete plain-text error response that announces the connection's close."""
+    body = reason.encode("latin-1", "replace")
+    return response_head(status, [("Content-Type", "text/plain; charset=UTF-8"),
+                                  ("Content-Length", str(len(body))),
+                                  ("Connection", "close")]) + body
+
+
+__all__ = ["FramingError", "Head", "HeadTooLargeError", "MAX_FIELDS", "MAX_HEAD",
+           "MAX_HEADER_SIZE", "body_length",
+           "is_token", "parse_head", "read_fields", "refusal", "response_head"]

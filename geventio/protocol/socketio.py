@@ -419,13 +419,19 @@ class Decoder:
 
     # Small while idle (one per connection): no instance dict, and the lists for a binary
     # packet's slots and attachments exist only while one is being reconstructed.
-    __slots__ = ("max_attachments", "_partial", "_slots", "_buffers")
+    __slots__ = ("max_attachments", "max_buffered", "_partial", "_slots", "_buffers",
+                 "_buffered")
 
-    def __init__(self, max_attachments: int = DEFAULT_MAX_ATTACHMENTS) -> None:
+    def __init__(self, max_attachments: int = DEFAULT_MAX_ATTACHMENTS,
+                 max_buffered: int | None = None) -> None:
         self.max_attachments = max_attachments
+        #: most bytes one binary packet may total (text header and attachments), so what
+        #: an unfinished one holds is bounded too; None: no bound
+        self.max_buffered = max_buffered
         self._partial: Packet | None = None
         self._slots: list[_Slot] = _NONE
         self._buffers: list[bytes] = _NONE
+        self._buffered = 0
 
     @property
     def awaiting(self) -> int:
@@ -439,6 +445,7 @@ class Decoder:
         self._partial = None
         self._slots = _NONE
         self._buffers = _NONE
+        self._buffered = 0
 
     def feed(self, data: str | bytes | bytearray | memoryview) -> Packet | None:
         """Take one frame; return the packet it completes, if any."""
@@ -465,11 +472,16 @@ class Decoder:
         except RecursionError:
             raise ProtocolError('JSON payload nested too deeply') from None
         self._partial, self._slots, self._buffers = packet, slots, []
+        self._buffered = len(text)
         return self._complete() if attachments == 0 else None
 
     def _feed_binary(self, data: bytes) -> Packet | None:
         if self._partial is None:
             raise ProtocolError('unexpected binary frame: no binary packet awaits attachments')
+        self._buffered += len(data)
+        if self.max_buffered is not None and self._buffered > self.max_buffered:
+            raise ProtocolError(f'binary packet over {self.max_buffered} bytes '
+                                f'({self.awaiting - 1} more attachment(s) announced)')
         self._buffers.append(data)
         return self._complete() if self.awaiting == 0 else None
 

@@ -7,7 +7,7 @@ Nothing queued is lost or reordered: packets stay in the session's outbox until 
 transport that owns it flushes them.
 
 No greenlet waits on an open WebSocket. Reading: the connection is read in the event loop
-(:meth:`geventio.websocket.WebSocket.read_in_loop`, an io watcher) and the request greenlet
+(:meth:`geventio.wsio.WebSocket.read_in_loop`, an io watcher) and the request greenlet
 ends; each message is decoded and handed to the session right there when that cannot block
 (the session only queues jobs for its worker), or else in a short-lived greenlet while
 reading pauses (a full inbox: backpressure). Where the WebSocket cannot be read that way
@@ -23,7 +23,7 @@ from typing import Dict, List, Optional
 
 import gevent
 
-from .. import websocket as ws_io
+from .. import wsio as ws_io
 from ..engine import EngineSession
 from ..protocol import engineio as eio
 from ..sessions import TooManySessions

@@ -5,9 +5,10 @@ bytes, streaming by returning an iterable.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import socket
-from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Tuple
 from urllib.parse import parse_qs
 
 from .. import _gevent_compat as compat
@@ -80,6 +81,22 @@ class Exchange:
         log.info("%s %s -> %s (%s)", self.method, self.environ.get("PATH_INFO"), status, message)
         return self.respond(status, message.encode("utf-8"), "text/plain; charset=UTF-8", headers)
 
+    def _read(self, stream: Any, size: int) -> bytes:
+        """``stream.read(size)``; a client that leaves before the end of the body is one
+        INFO line and a ConnectionResetError (which the server ends quietly)."""
+        try:
+            return stream.read(size)
+        except OSError as exc:
+            # pywsgi raises a plain OSError at an early end of file; its subclasses for
+            # malformed chunks must reach pywsgi, which answers them 400.
+            if type(exc) is not OSError and not isinstance(exc, (ConnectionError,
+                                                                   TimeoutError)):
+                raise
+            log.info("%s from %s: the client left during the request body (%s)", self.method,
+                     self.environ.get("REMOTE_ADDR", "?"), exc)
+            raise ConnectionResetError(errno.ECONNRESET,
+                                       "the client left during the request body") from None
+
     def read_body(self) -> bytes:
         """The request body, refused with 413 past ``max_http_buffer_size``."""
         limit = self.context.settings.max_http_buffer_size
@@ -95,9 +112,9 @@ class Exchange:
             if length > limit:
                 raise HTTPError("413 Payload Too Large",
                                 "body of %d bytes exceeds the %d byte limit" % (length, limit))
-            return stream.read(length)
+            return self._read(stream, length)
         # chunked (or unknown length): read at most one byte more than allowed
-        body = stream.read(limit + 1)
+        body = self._read(stream, limit + 1)
         if len(body) > limit:
             raise HTTPError("413 Payload Too Large", "body exceeds the %d byte limit" % limit)
         return body

@@ -14,7 +14,7 @@ from typing import List
 import gevent
 from gevent.event import Event
 
-from .. import websocket as ws_io
+from .. import wsio as ws_io
 from ..protocol import legacy as codec
 from ..sessions import TooManySessions
 from . import common
