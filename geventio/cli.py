@@ -32,6 +32,8 @@ def load_target(spec: str):
         if name in sys.modules:
             name = "geventio_target_" + name
         module_spec = importlib.util.spec_from_file_location(name, path)
+        if module_spec is None or module_spec.loader is None:
+            raise ImportError("cannot load %s as a module" % path)
         module = importlib.util.module_from_spec(module_spec)
         # Registered first, as `import` does: dataclasses, pickle and typing look classes'
         # modules up in sys.modules.

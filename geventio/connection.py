@@ -1,8 +1,17 @@
-"""SocketConnection, the class users derive from, and the @event decorator."""
+"""SocketConnection, the class users derive from, and the @event decorator.
+
+Also what a connection needs of the rest: the interface of its session
+(:class:`ConnectionSession`, which both protocol generations' sessions provide), its
+lifecycle (:class:`ConnectionState`), the acknowledgement callback that ``call()`` blocks on
+(:class:`AckWaiter`) and :func:`call_on_open`.
+"""
 from __future__ import annotations
 
+import enum
+import inspect
 import logging
-from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Optional, Tuple, TypeVar, overload
+from typing import (TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Optional, Tuple,
+                    TypeVar, overload)
 
 import gevent
 from gevent.event import AsyncResult
@@ -11,12 +20,65 @@ from .exceptions import ConnectionClosed, TimeoutError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .request import Request
-    from .router import Router
-    from .session import Session
+    from .session import ConnectionSession
 
 log = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: the attribute @event sets on a method: the name of the event it handles
+EVENT_ATTRIBUTE = "geventio_event"
+
+#: SocketConnection subclass -> {event name: method name}, filled as subclasses are defined
+_HANDLER_TABLES: Dict[type, Dict[str, str]] = {}
+
+
+class ConnectionState(enum.Enum):
+    """Where a connection is in its life.
+
+    OPENING: ``on_open`` runs (a modern client's sends are held until it returns);
+    OPEN: accepted (``on_close`` will run exactly once); CLOSED: ended, or refused."""
+
+    OPENING = "opening"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+OPENING = ConnectionState.OPENING
+OPEN = ConnectionState.OPEN
+CLOSED = ConnectionState.CLOSED
+
+
+class AckWaiter:
+    """The acknowledgement callback :meth:`SocketConnection.call` blocks on.
+
+    A session resolves it where the acknowledgement is read (it must not wait behind the
+    worker, which is blocked in ``call()``), and fails it with ConnectionClosed when the
+    connection ends first. Any other callback runs in the session's worker."""
+
+    __slots__ = ("result",)
+
+    def __init__(self) -> None:
+        self.result: Optional[AsyncResult] = AsyncResult()
+
+    def __call__(self, *ack: Any) -> None:
+        if self.result is not None:
+            self.result.set(ack[0] if len(ack) == 1 else (ack if ack else None))
+
+    def fail(self, exc: BaseException) -> None:
+        """The acknowledgement will never come."""
+        if self.result is not None:
+            self.result.set_exception(exc)
+
+    def abandon(self) -> None:
+        """Nobody waits any more (the caller timed out)."""
+        self.result = None
+
+
+def fail_ack(callback: Callable[..., Any]) -> None:
+    """Tell ``callback`` its acknowledgement will never come (only an AckWaiter listens)."""
+    if isinstance(callback, AckWaiter):
+        callback.fail(ConnectionClosed("the connection closed before acknowledging"))
 
 
 @overload
@@ -33,13 +95,13 @@ def event(name_or_fn):
     return value acknowledges: None -> ack(), a tuple -> ack(*t), anything else -> ack(x).
     """
     if callable(name_or_fn):
-        name_or_fn._geventio_event = name_or_fn.__name__
+        setattr(name_or_fn, EVENT_ATTRIBUTE, name_or_fn.__name__)
         return name_or_fn
     if not isinstance(name_or_fn, str) or not name_or_fn:
         raise TypeError("@event takes a method or an event name")
 
     def mark(fn):
-        fn._geventio_event = name_or_fn
+        setattr(fn, EVENT_ATTRIBUTE, name_or_fn)
         return fn
     return mark
 
@@ -51,29 +113,21 @@ class SocketConnection:
     block (database calls, sleeps, :meth:`call`) without stalling other clients.
     """
 
-    #: event name -> method name, collected from @event-marked methods of the class.
-    _events: Dict[str, str] = {}
-
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         events: Dict[str, str] = {}
         for klass in reversed(cls.__mro__):
             for attr, value in vars(klass).items():
-                name = getattr(value, "_geventio_event", None)
+                name = getattr(value, EVENT_ATTRIBUTE, None)
                 if name:
                     events[name] = attr
-        cls._events = events
+        _HANDLER_TABLES[cls] = events
 
-    def __init__(self, session: "Session", namespace: str = "/") -> None:
+    def __init__(self, session: "ConnectionSession", namespace: str = "/") -> None:
         self.session = session
         self.namespace = namespace
-        self.is_closed = False
-        self._rooms: set = set()
-        self._sid: Optional[str] = None
-        #: while on_open runs for a modern client: what it sends, held until the
-        #: CONNECT answer is queued (None otherwise)
-        self._opening: Optional[list] = None
-        self._accepted = False
+        self.state = OPENING
+        self._sid = session.connection_id(namespace)
 
     # -- to override --------------------------------------------------------------------
 
@@ -85,8 +139,10 @@ class SocketConnection:
         """
         return None
 
-    def on_message(self, message: Any) -> None:
-        """A message arrived: text as ``str``, JSON already decoded."""
+    def on_message(self, message: Any) -> Any:
+        """A message arrived: text as ``str``, JSON already decoded. (For a modern
+        client's acknowledged ``send``, the return value acknowledges, as an @event
+        handler's does.)"""
         log.warning("%s got a message but does not override on_message", type(self).__name__)
 
     def on_close(self) -> None:
@@ -118,18 +174,14 @@ class SocketConnection:
         self.session.check_acks_supported()
         if self.is_closed:
             raise ConnectionClosed("connection is closed")
-        result: AsyncResult = AsyncResult()
-
-        def done(*ack: Any) -> None:
-            result.set(ack[0] if len(ack) == 1 else (ack if ack else None))
-        done._geventio_immediate = True  # type: ignore[attr-defined]
-        done._geventio_fail = result.set_exception  # type: ignore[attr-defined]
-
-        self.session.send_event(self, event, args, done)
+        waiter = AckWaiter()
+        result = waiter.result
+        assert result is not None
+        self.session.send_event(self, event, args, waiter)
         try:
             return result.get(timeout=timeout)
         except gevent.Timeout:
-            done._geventio_fail = None  # type: ignore[attr-defined]
+            waiter.abandon()
             raise TimeoutError("no acknowledgement of %r within %s s" % (event, timeout)) from None
 
     # -- rooms ----------------------------------------------------------------------------
@@ -137,18 +189,31 @@ class SocketConnection:
     def join(self, room: str) -> None:
         """Enter a room of this namespace."""
         if not self.is_closed:
-            self.router._rooms.join(self, room)
+            self.session.context.adapter.join(self, room)
 
     def leave(self, room: str) -> None:
         """Leave a room of this namespace (its own session_id room included, if asked)."""
-        self.router._rooms.leave(self, room)
+        self.session.context.adapter.leave(self, room)
 
     @property
     def rooms(self) -> FrozenSet[str]:
         """The rooms this connection is in (always including its session_id)."""
-        return frozenset(self._rooms)
+        return self.session.context.adapter.rooms_of(self)
 
     # -- state ----------------------------------------------------------------------------
+
+    @property
+    def state(self) -> ConnectionState:
+        """OPENING until on_open accepts, then OPEN, then CLOSED (see ConnectionState).
+        Set by the session carrying the connection."""
+        return self._state
+
+    @state.setter
+    def state(self, value: ConnectionState) -> None:
+        self._state = value
+        #: the connection ended (or was refused): sends are dropped. Kept with the state
+        #: as a plain attribute: every send and every broadcast reads it.
+        self.is_closed = value is CLOSED
 
     def close(self) -> None:
         """Disconnect this connection from the server side."""
@@ -166,7 +231,8 @@ class SocketConnection:
         return self.session.request
 
     @property
-    def router(self) -> "Router":
+    def router(self) -> Any:
+        """The Router this connection belongs to."""
         return self.session.router
 
     def __repr__(self) -> str:
@@ -184,6 +250,32 @@ def ack_args(value: Any) -> Tuple[Any, ...]:
 
 def find_handler(conn: SocketConnection, name: str) -> Optional[Callable[..., Any]]:
     """The bound method for event ``name``, or None."""
-    attr = type(conn)._events.get(name)
+    table = _HANDLER_TABLES.get(type(conn))
+    attr = table.get(name) if table else None
     return getattr(conn, attr) if attr else None
+
+
+# -- calling on_open with the arguments it can take ------------------------------------------
+
+_SIGNATURES: Dict[Callable[..., Any], Tuple[bool, FrozenSet[str]]] = {}
+
+
+def call_on_open(conn: SocketConnection, request: "Request", **kwargs: Any) -> Any:
+    """Call ``conn.on_open(request, **kwargs)``, passing only the keywords it accepts.
+
+    ``def on_open(self, request)``, ``def on_open(self, *args, **kwargs)`` and
+    ``def on_open(self, request, extra=None)`` all work.
+    """
+    fn = type(conn).on_open
+    info = _SIGNATURES.get(fn)
+    if info is None:
+        params = inspect.signature(fn).parameters.values()
+        var_kw = any(p.kind is p.VAR_KEYWORD for p in params)
+        names = frozenset(p.name for p in params
+                          if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+        info = _SIGNATURES[fn] = (var_kw, names)
+    var_kw, names = info
+    if not var_kw:
+        kwargs = {k: v for k, v in kwargs.items() if k in names}
+    return conn.on_open(request, **kwargs)
 

@@ -6,20 +6,20 @@ that stops echoing them is closed.
 """
 from __future__ import annotations
 
-import inspect
 import logging
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Type
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Tuple, Type
 
 import gevent
 
-from .connection import SocketConnection
+from .connection import CLOSED, OPEN, SocketConnection, call_on_open
 from .exceptions import ConnectionRefused, NotSupported
 from .protocol import legacy as codec
-from .session import Session
+from .protocol import socketio as sio
+from .session import Item, Session
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .context import Context
     from .request import Request
-    from .router import Router
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +30,18 @@ class LegacySession(Session):
     """A socket.io 0.6 client's session."""
 
     protocol = "socket.io-0.6"
+    expires_when_detached = True
 
-    def __init__(self, router: "Router", request: "Request", transport: str,
+    def __init__(self, context: "Context", request: "Request", transport: str,
                  handler_class: Type[SocketConnection]) -> None:
-        super().__init__(router, request, transport)
+        super().__init__(context, request, transport)
         self.connection = handler_class(self, "/")
         self._beats_sent = 0
         self._beats_missed = 0
         #: a long-poll GET is waiting on this session (only one may)
         self.polling = False
-        self._refused = False
+        #: on_close is due when the worker ends (the connection was not refused)
+        self._close_due = False
 
     # -- opening ------------------------------------------------------------------------
 
@@ -51,7 +53,7 @@ class LegacySession(Session):
         """
         self.push([codec.frame(self.id)])
         conn = self.connection
-        self.router._rooms.add(conn)
+        self.context.adapter.add(conn)
         try:
             accepted = call_on_open(conn, self.request, extra=extra, auth={})
         except ConnectionRefused as exc:
@@ -63,9 +65,12 @@ class LegacySession(Session):
         if accepted is False:
             # A refused connection never opened: on_close is not called (as for modern
             # clients refused by on_open).
-            self._refused = True
+            conn.state = CLOSED
             self.close("refused by on_open")
             return False
+        if conn.state is not CLOSED:
+            conn.state = OPEN
+            self.opened()
         if self.transport in STREAMING:
             self.spawn(self._heartbeats)
         return True
@@ -97,8 +102,17 @@ class LegacySession(Session):
     # -- outbound (called by SocketConnection and the router) ---------------------------
 
     @staticmethod
-    def encode_message(message: Any, namespace: str = "/") -> List[str]:
-        return codec.encode_message(message)
+    def encode_packets(packets: Sequence[sio.Packet]) -> List[Item]:
+        """Socket.IO EVENTs as 0.6 frames: ``["message", m]`` is the message ``m``, any
+        other event the JSON message ``{"name": event, "args": [...]}``."""
+        frames: List[Item] = []
+        for packet in packets:
+            data = packet.data
+            if len(data) == 2 and data[0] == "message":
+                frames.extend(codec.encode_message(data[1]))
+            else:
+                frames.append(codec.encode_json({"name": data[0], "args": data[1:]}))
+        return frames
 
     @staticmethod
     def encode_event(event: str, args: Tuple[Any, ...], namespace: str = "/") -> List[str]:
@@ -115,6 +129,9 @@ class LegacySession(Session):
         if callback is not None:
             log.debug("session %s: a 0.6 client never acknowledges %r", self.id, event)
         self.push(self.encode_event(event, args))
+
+    def connection_id(self, namespace: str) -> Optional[str]:
+        return None  # a 0.6 connection's id is the session id
 
     def check_acks_supported(self) -> None:
         raise NotSupported("socket.io 0.6 clients cannot acknowledge events")
@@ -144,35 +161,11 @@ class LegacySession(Session):
         if self.closed:
             return
         conn = self.connection
-        conn.is_closed = True
-        self.router._rooms.remove(conn)
+        self._close_due = conn.state is not CLOSED
+        conn.state = CLOSED
+        self.context.adapter.remove(conn)
         super().close(reason)
 
     def on_closed(self) -> None:
-        if not self._refused:
+        if self._close_due:
             self.connection.on_close()
-
-
-# -- calling on_open with the arguments it can take ------------------------------------------
-
-_SIGNATURES: Dict[Callable[..., Any], Tuple[bool, frozenset]] = {}
-
-
-def call_on_open(conn: SocketConnection, request: "Request", **kwargs: Any) -> Any:
-    """Call ``conn.on_open(request, **kwargs)``, passing only the keywords it accepts.
-
-    ``def on_open(self, request)``, ``def on_open(self, *args, **kwargs)`` and
-    ``def on_open(self, request, extra=None)`` all work.
-    """
-    fn = type(conn).on_open
-    info = _SIGNATURES.get(fn)
-    if info is None:
-        params = inspect.signature(fn).parameters.values()
-        var_kw = any(p.kind is p.VAR_KEYWORD for p in params)
-        names = frozenset(p.name for p in params
-                          if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
-        info = _SIGNATURES[fn] = (var_kw, names)
-    var_kw, names = info
-    if not var_kw:
-        kwargs = {k: v for k, v in kwargs.items() if k in names}
-    return conn.on_open(request, **kwargs)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from http.cookies import SimpleCookie
-from typing import Dict, Mapping
+from typing import Any, Dict, Mapping, Optional
 from urllib.parse import parse_qs
 
 
@@ -47,10 +47,11 @@ class Request:
     _DROP = ("wsgi.input", "wsgi.errors", "wsgi.file_wrapper", "wsgi.websocket")
 
     def __init__(self, environ: Mapping[str, object]) -> None:
-        self.environ = {k: v for k, v in environ.items() if k not in self._DROP}
-        self._headers = None
-        self._cookies = None
-        self._args = None
+        self.environ: Dict[str, Any] = {k: v for k, v in environ.items()
+                                        if k not in self._DROP}
+        self._headers: Optional[Headers] = None
+        self._cookies: Optional[Dict[str, str]] = None
+        self._args: Optional[Dict[str, str]] = None
 
     @property
     def headers(self) -> Headers:

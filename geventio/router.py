@@ -1,32 +1,31 @@
 """get_router(...) -> Router: a WSGI app serving one handler class at one resource.
 
-The router owns its settings, its sessions, its rooms and the expiry sweeper; it reads
-the URL, recognises the protocol generation and the transport, and hands the request to
-that transport's module.
+The router reads the URL, recognises the protocol generation and the transport, and hands
+the request to that transport's module. Its services are objects of their own, handed down
+in a :class:`~geventio.context.Context`: the session registry
+(:class:`~geventio.sessions.SessionRegistry`) and the adapter that keeps rooms and
+broadcasts (:class:`~geventio.adapters.Adapter`).
 """
 from __future__ import annotations
 
 import logging
 import re
-import time
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Type, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Type
 from urllib.parse import parse_qsl
 
-import gevent
 
 from . import cors
+from .adapters import Adapter, BroadcastOptions, InMemoryAdapter, Target
 from .connection import SocketConnection
+from .context import Context
 from .engine import EngineSession
-from .legacy import LegacySession
-from .request import Request
-from .rooms import Rooms
-from .session import Session
+from .protocol import socketio as sio
+from .sessions import SessionRegistry, TooManySessions
 from .settings import Settings
 from .sockets import SocketIOSession
 from .transports import (eio_polling, eio_websocket, htmlfile, jsonp_polling,
                          legacy_websocket, xhr_multipart, xhr_polling)
-from .transports.eio_polling import EIOError
-from .transports.http import Exchange, HTTPError
+from .transports.http import EIOError, Exchange, HTTPError
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +39,6 @@ LEGACY_TRANSPORTS: Dict[str, Any] = {
     "htmlfile": htmlfile,
 }
 
-Target = Union[None, str, Iterable[str]]
-
 
 class Route:
     """What ``Router.route()`` gives to :class:`geventio.Application`."""
@@ -50,7 +47,7 @@ class Route:
         self.router = router
 
     def matches(self, path: str) -> bool:
-        return self.router._path_re.match(path) is not None
+        return self.router.serves(path)
 
     def __repr__(self) -> str:
         return "<Route /%s -> %s>" % (self.router.resource, self.router.handler.__name__)
@@ -61,13 +58,16 @@ class Router:
 
     #: The session class for Engine.IO (modern) clients: the Socket.IO layer by default.
     #: A subclass of :class:`geventio.engine.EngineSession` overriding ``on_engine_open`` /
-    #: ``on_engine_message`` serves raw Engine.IO instead (the conformance echo does).
+    #: ``on_engine_message`` serves raw Engine.IO instead (the conformance echo does). Set
+    #: it on a Router subclass: it is read once, when the router is built.
     engine_session_class: Type[EngineSession] = SocketIOSession
 
-    def __init__(self, handler: Type[SocketConnection], settings: Optional[Mapping[str, Any]] = None,
+    def __init__(self, handler: Type[SocketConnection],
+                 settings: Optional[Mapping[str, Any]] = None,
                  resource: str = "socket.io", extra_re: Optional[str] = None,
                  extra_sep: Optional[str] = None,
-                 namespaces: Optional[Mapping[str, Type[SocketConnection]]] = None) -> None:
+                 namespaces: Optional[Mapping[str, Type[SocketConnection]]] = None,
+                 adapter: Optional[Adapter] = None) -> None:
         if not (isinstance(handler, type) and issubclass(handler, SocketConnection)):
             raise TypeError("the handler must be a SocketConnection subclass")
         self.handler = handler
@@ -90,14 +90,22 @@ class Router:
         # The path that Engine.IO clients use, served without the regex (None with extra_re).
         self._engine_path = None if extra_re else "/%s/" % self.resource
 
-        self._sessions: Dict[str, Session] = {}
-        self._detached: Dict[str, float] = {}
-        self._rooms = Rooms()
-        self._sweeper: Optional[gevent.Greenlet] = None
+        #: the live sessions of this router (create, look up, expiry)
+        self.sessions = SessionRegistry(self.settings)
+        #: rooms and broadcast (this process only unless a cluster adapter is given)
+        self.adapter: Adapter = _adapter(adapter)
+        #: what the sessions, connections and transports of this router are given
+        self.context = Context(self, self.settings, self.sessions, self.adapter, handler,
+                               self.namespaces, self.engine_session_class)
+        self.adapter.start()
 
     def __repr__(self) -> str:
         return "<Router /%s %s, %d sessions>" % (self.resource, self.handler.__name__,
-                                                 len(self._sessions))
+                                                 len(self.sessions))
+
+    def serves(self, path: str) -> bool:
+        """Whether ``path`` (a PATH_INFO) is one of this router's."""
+        return self._path_re.match(path) is not None
 
     def route(self) -> Route:
         """The route to give to :class:`geventio.Application`."""
@@ -109,7 +117,7 @@ class Router:
         path = environ.get("PATH_INFO", "")
         if path == self._engine_path:
             # "/socket.io/": what every Engine.IO request asks for, without the regex.
-            ex = Exchange(self, environ, start_response, "")
+            ex = Exchange(self.context, environ, start_response, "")
             modern = True
         else:
             match = self._path_re.match(path)
@@ -118,7 +126,7 @@ class Router:
                 return [b"not a socket.io resource"]
             rest = (match.group("rest") or "/")[1:]
             parts = rest.split("/")
-            ex = Exchange(self, environ, start_response, transport=parts[0],
+            ex = Exchange(self.context, environ, start_response, transport=parts[0],
                           sid=parts[1] if len(parts) > 1 else "", tail=parts[2:],
                           extra=match.groupdict().get("extra"))
             modern = ex.transport == "" and len(parts) <= 2 and not ex.sid
@@ -130,6 +138,8 @@ class Router:
             return ex.error(exc.status, exc.message, exc.headers)
         except EIOError as exc:
             return _eio_error(ex, exc)
+        except TooManySessions:
+            return ex.error("503 Service Unavailable", "too many sessions")
 
     def _dispatch_modern(self, ex: Exchange) -> Iterable[bytes]:
         """Engine.IO requests: ``/<resource>/?EIO=4&transport=polling[&sid=...]``."""
@@ -178,81 +188,48 @@ class Router:
 
     # -- sessions -----------------------------------------------------------------------
 
-    def _new_legacy_session(self, ex: Exchange) -> LegacySession:
-        if len(self._sessions) >= self.settings.max_sessions:
-            log.warning("refused a new session: max_sessions (%d) reached",
-                        self.settings.max_sessions)
-            raise HTTPError("503 Service Unavailable", "too many sessions")
-        session = LegacySession(self, Request(ex.environ), ex.transport, self.handler)
-        self._sessions[session.id] = session
-        self._ensure_sweeper()
-        return session
-
-    def _new_modern_session(self, ex: Exchange, transport: str, version: int,
-                            b64: bool) -> EngineSession:
-        if len(self._sessions) >= self.settings.max_sessions:
-            log.warning("refused a new session: max_sessions (%d) reached",
-                        self.settings.max_sessions)
-            raise HTTPError("503 Service Unavailable", "too many sessions")
-        session = self.engine_session_class(self, Request(ex.environ), transport, version, b64,
-                                            ex.extra)
-        self._sessions[session.id] = session
-        return session
-
-    def _forget(self, session: Session) -> None:
-        if self._sessions.get(session.id) is session:
-            del self._sessions[session.id]
-        self._detached.pop(session.id, None)
-
-    def _ensure_sweeper(self) -> None:
-        if self._sweeper is None or self._sweeper.dead:
-            self._sweeper = gevent.spawn(self._sweep)
-
-    def _sweep(self) -> None:
-        """Close sessions no transport request has served for ``session_expiry``."""
-        while self._sessions:
-            gevent.sleep(self.settings.session_check_interval)
-            deadline = time.monotonic() - self.settings.session_expiry
-            for sid, since in list(self._detached.items()):
-                if since <= deadline:
-                    session = self._sessions.get(sid)
-                    self._detached.pop(sid, None)
-                    if session is not None:
-                        log.info("session %s expired (no request for %.1f s)", sid,
-                                 self.settings.session_expiry)
-                        session.close("expired")
-        self._sweeper = None
-
     @property
     def session_count(self) -> int:
-        return len(self._sessions)
+        return len(self.sessions)
 
     def close(self) -> None:
         """Close every session (their on_close handlers run) and stop the sweeper."""
-        for session in list(self._sessions.values()):
-            session.close("server shutdown")
-        if self._sweeper is not None:
-            self._sweeper.kill(block=False)
-            self._sweeper = None
+        self.sessions.close_all("server shutdown")
+        self.adapter.close()
 
     # -- sending from outside a connection ----------------------------------------------
 
-    def connections(self, room: Optional[str] = None, namespace: str = "/") -> List[SocketConnection]:
+    def connections(self, room: Optional[str] = None,
+                    namespace: str = "/") -> List[SocketConnection]:
         """The live connections in this process (in ``room`` when given)."""
-        return self._rooms.select(namespace, room)
+        return self.adapter.select(namespace, BroadcastOptions.select(room))
 
     def send(self, message: Any, to: Target = None, skip: Any = None, namespace: str = "/") -> int:
         """Send a message to every connection of ``namespace`` (or in the rooms ``to``),
         except ``skip``. The message is encoded once per protocol generation. Returns how
         many connections it was queued for."""
-        targets = self._rooms.select(namespace, to, skip)
-        return _fan_out(targets, lambda cls: cls.encode_message(message, namespace))
+        items = message if isinstance(message, (list, tuple)) else (message,)
+        packets = [sio.Packet(sio.EVENT, namespace, ["message", m]) for m in items]
+        return self.adapter.broadcast(namespace, packets, BroadcastOptions.select(to, skip))
 
     def emit(self, event: str, *args: Any, to: Target = None, skip: Any = None,
              namespace: str = "/") -> int:
         """Emit an event like :meth:`send` sends a message."""
-        targets = self._rooms.select(namespace, to, skip)
-        return _fan_out(targets, lambda cls: cls.encode_event(event, args, namespace))
+        packet = sio.Packet(sio.EVENT, namespace, [event, *args])
+        return self.adapter.broadcast(namespace, (packet,), BroadcastOptions.select(to, skip))
+
+
+def _adapter(adapter: Any) -> Adapter:
+    """The adapter a router uses: the in-memory one by default."""
+    if adapter is None:
+        return InMemoryAdapter()
+    if isinstance(adapter, str):
+        raise ValueError("adapter=%r: adapter URLs are not supported yet; pass an "
+                         "adapter object (geventio.adapters.Adapter)" % adapter[:60])
+    if not isinstance(adapter, Adapter):
+        raise TypeError("adapter must be a geventio.adapters.Adapter, not %s"
+                        % type(adapter).__name__)
+    return adapter
 
 
 def _query(text: str) -> Dict[str, str]:
@@ -279,22 +256,13 @@ def _eio_error(ex: Exchange, exc: EIOError) -> List[bytes]:
                       body, "application/json")
 
 
-def _fan_out(targets: List[SocketConnection], encode: Callable[[type], List[Any]]) -> int:
-    encoded: Dict[type, List[Any]] = {}
-    for conn in targets:
-        cls = type(conn.session)
-        items = encoded.get(cls)
-        if items is None:
-            items = encoded[cls] = encode(cls)
-        conn.session.push_for(conn, items)
-    return len(targets)
-
-
 def get_router(handler: Type[SocketConnection], settings: Optional[Mapping[str, Any]] = None,
                resource: str = "socket.io", extra_re: Optional[str] = None,
                extra_sep: Optional[str] = None,
-               namespaces: Optional[Mapping[str, Type[SocketConnection]]] = None) -> Router:
+               namespaces: Optional[Mapping[str, Type[SocketConnection]]] = None,
+               adapter: Optional[Adapter] = None) -> Router:
     """Build the router serving ``handler`` (see :class:`Router`; settings in
-    :class:`geventio.settings.Settings`)."""
+    :class:`geventio.settings.Settings`; ``adapter``: where rooms live, an
+    :class:`geventio.adapters.Adapter`, in-memory by default)."""
     return Router(handler, settings=settings, resource=resource, extra_re=extra_re,
-                  extra_sep=extra_sep, namespaces=namespaces)
+                  extra_sep=extra_sep, namespaces=namespaces, adapter=adapter)

@@ -17,18 +17,22 @@ them; the handlers' ``on_close`` runs in the worker after every job queued befor
 from __future__ import annotations
 
 import base64
+import enum
 import logging
 import os
 import time
-from typing import TYPE_CHECKING, Any, Callable, List, Optional, Set, Union
+from typing import (TYPE_CHECKING, Any, Callable, List, Optional, Protocol, Sequence, Set, Tuple,
+                    Union)
 
 import gevent
 from gevent.event import Event
 from gevent.queue import Full, Queue
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .connection import SocketConnection
+    from .context import Context
+    from .protocol.socketio import Packet
     from .request import Request
-    from .router import Router
 
 log = logging.getLogger(__name__)
 
@@ -69,27 +73,93 @@ def new_session_id() -> str:
     return base64.urlsafe_b64encode(chunk).decode("ascii")
 
 
+class SessionState(enum.Enum):
+    """A session's life: OPENING (built, its handshake or on_open not done yet) -> OPEN ->
+    CLOSING (``close()`` ran: nothing more is accepted, queued frames stay readable, the
+    worker finishes the jobs queued before it and runs ``on_close``) -> CLOSED (the worker
+    ran ``on_closed``). ``Session.closed`` is True from CLOSING on."""
+
+    OPENING = "opening"
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+class ConnectionSession(Protocol):
+    """What a :class:`~geventio.connection.SocketConnection` (and the adapter) use of the
+    session carrying it. :class:`~geventio.legacy.LegacySession` (0.6) and
+    :class:`~geventio.sockets.SocketIOSession` (Socket.IO over Engine.IO) provide it."""
+
+    id: str
+    protocol: str
+    transport: str
+    request: "Request"
+    context: "Context"
+
+    @property
+    def router(self) -> Any:
+        """The Router (opaque below it)."""
+
+    @property
+    def closed(self) -> bool:
+        """The session ended."""
+
+    def close(self, reason: str = ...) -> None:
+        """End the session and every connection it carries."""
+
+    def connection_id(self, namespace: str) -> Optional[str]:
+        """The id of a new connection to ``namespace`` (None: the session id)."""
+
+    def send_message(self, conn: "SocketConnection", message: Any) -> None:
+        """Queue ``conn.send(message)``."""
+
+    def send_event(self, conn: "SocketConnection", event: str, args: Tuple[Any, ...],
+                   callback: Optional[Callable[..., Any]] = None) -> None:
+        """Queue ``conn.emit(event, *args, callback=callback)``."""
+
+    def push_for(self, conn: "SocketConnection", items: List[Any]) -> None:
+        """Queue items already encoded for this session class (a broadcast's)."""
+
+    def close_connection(self, conn: "SocketConnection") -> None:
+        """End ``conn`` from the server side."""
+
+    def check_acks_supported(self) -> None:
+        """Raise NotSupported when this generation cannot acknowledge."""
+
+    @staticmethod
+    def encode_packets(packets: Sequence["Packet"]) -> List[Any]:
+        """Socket.IO EVENT packets (a broadcast) as this class's outbound items."""
+
+
 class Session:
     """Transport-agnostic state of one client connection."""
 
     #: 'socket.io-0.6', 'engine.io-3' or 'engine.io-4' (set by subclasses).
     protocol = ""
 
+    #: True for a generation with no liveness check of its own: the router's registry
+    #: closes such a session ``session_expiry`` seconds after its last request ended.
+    expires_when_detached = False
+
     # Slots: a session lives as long as its client, and an instance dict of this many
     # attributes is not shared between instances. ``__dict__`` keeps any other attribute
     # (a subclass's, a transport's) possible.
-    __slots__ = ("id", "router", "settings", "request", "transport", "created", "closed",
+    __slots__ = ("id", "context", "settings", "request", "transport", "created", "closed",
                  "close_reason", "_outbox", "_outbox_bytes", "_out_ready", "_inbox", "_worker",
-                 "_active", "_greenlets", "_closing", "on_push", "__dict__", "__weakref__")
+                 "_active", "_greenlets", "_state", "on_push", "__dict__", "__weakref__")
 
-    def __init__(self, router: "Router", request: "Request", transport: str) -> None:
+    def __init__(self, context: "Context", request: "Request", transport: str) -> None:
         self.id = new_session_id()
-        self.router = router
-        self.settings = router.settings
+        #: the router's services: settings, registry, adapter, handler classes
+        self.context = context
+        self.settings = context.settings
         self.request = request
         #: the transport currently carrying the session ('xhr-polling', 'websocket', ...).
         self.transport = transport
         self.created = time.monotonic()
+        self._state = SessionState.OPENING
+        #: True from CLOSING on (kept as an attribute, set only with the state: every
+        #: push and take reads it)
         self.closed = False
         self.close_reason: Optional[str] = None
 
@@ -102,11 +172,25 @@ class Session:
         self._worker = None  # a raw greenlet while the worker runs
         self._active = False  # the worker took a job since its idle timer last ticked
         self._greenlets: Set[gevent.Greenlet] = set()
-        self._closing = False
         #: Called (with no arguments) after frames are queued and once when the session
         #: closes, by a transport that writes without a waiting greenlet (WebSocket). It must
         #: not block and not raise; it drains the outbox with :meth:`take_nowait`.
         self.on_push: Optional[Callable[[], None]] = None
+
+    @property
+    def router(self) -> Any:
+        """The Router this session belongs to."""
+        return self.context.owner
+
+    @property
+    def state(self) -> SessionState:
+        """Where the session is in its life (see :class:`SessionState`)."""
+        return self._state
+
+    def opened(self) -> None:
+        """OPENING -> OPEN: the handshake is queued and the client accepted."""
+        if self._state is SessionState.OPENING:
+            self._state = SessionState.OPEN
 
     def __repr__(self) -> str:
         return "<%s %s %s%s>" % (type(self).__name__, self.id, self.transport,
@@ -114,7 +198,7 @@ class Session:
 
     # -- outbound ----------------------------------------------------------------------
 
-    def push(self, items: List[Item]) -> bool:
+    def push(self, items: Sequence[Item]) -> bool:
         """Queue encoded frames for the client. False (and nothing queued) once closed.
 
         Exceeding ``max_queued_messages`` or ``max_queued_bytes`` closes the session: the
@@ -140,7 +224,7 @@ class Session:
             self.on_push()
         return True
 
-    def push_front(self, items: List[Item]) -> None:
+    def push_front(self, items: Sequence[Item]) -> None:
         """Put frames a transport took but could not deliver back at the head, in order."""
         if items:
             self._outbox[0:0] = items
@@ -194,14 +278,14 @@ class Session:
         client sending faster than its handler runs is slowed down, not buffered without
         bound). Returns False if the session closed first.
         """
-        if self._closing:
+        if self.closed:
             return False
         if self._inbox is None:
             self._inbox = Queue(self.settings.max_pending_messages)
         if self._worker is None:
             self._worker = gevent.spawn_raw(self._work)
         job = (fn, args)
-        while not self._closing:
+        while not self.closed:
             try:
                 self._inbox.put(job, timeout=1.0)
                 return True
@@ -217,7 +301,7 @@ class Session:
     def can_run_now(self) -> bool:
         """Whether :meth:`run` would return at once (not wait for room in the inbox)."""
         inbox = self._inbox
-        return self._closing or inbox is None or not inbox.full()
+        return self.closed or inbox is None or not inbox.full()
 
     def _work(self) -> None:
         inbox = self._inbox
@@ -227,18 +311,18 @@ class Session:
         timer = gevent.get_hub().loop.timer(WORKER_IDLE, WORKER_IDLE)
         timer.start(self._idle_tick, inbox)
         try:
-            while not (self._closing and inbox.empty()):
+            while not (self.closed and inbox.empty()):
                 job = inbox.get()
                 if job is _WAKE:
                     continue
                 if job is _IDLE:
-                    if self._closing or not inbox.empty():
+                    if self.closed or not inbox.empty():
                         continue
                     # The marker may have filled the inbox (max_pending_messages=1): a job
                     # waiting for room is moved in by a callback after this get() returned.
                     # Let it land before deciding the inbox is empty for good.
                     gevent.sleep(0)
-                    if self._closing or not inbox.empty():
+                    if self.closed or not inbox.empty():
                         continue
                     # Idle: let the greenlet (and the queue) go; the next job starts a new
                     # one. An idle connection then costs no worker at all.
@@ -259,12 +343,14 @@ class Session:
             self.on_closed()
         except Exception:
             log.exception("session %s: on_close raised", self.id)
+        finally:
+            self._state = SessionState.CLOSED
 
     def _idle_tick(self, inbox: Queue) -> None:
         # Runs in the hub, every WORKER_IDLE seconds while the worker lives.
         if self._active:
             self._active = False
-        elif not self._closing and inbox.empty():
+        elif not self.closed and inbox.empty():
             inbox.put_nowait(_IDLE)
 
     def spawn(self, fn: Callable[..., Any], *args: Any) -> gevent.Greenlet:
@@ -280,11 +366,11 @@ class Session:
         """End the session (idempotent). Queued frames stay readable for a final flush."""
         if self.closed:
             return
+        self._state = SessionState.CLOSING
         self.closed = True
-        self._closing = True
         self.close_reason = reason
         log.debug("session %s closing: %s", self.id, reason)
-        self.router._forget(self)
+        self.context.sessions.forget(self)
         self._out_ready.set()
         if self.on_push is not None:
             try:
@@ -303,7 +389,7 @@ class Session:
             try:
                 self._inbox.put_nowait(_WAKE)
             except Full:
-                pass  # the worker is busy and will see _closing when it drains
+                pass  # the worker is busy and will see it is closing when it drains
 
     def on_closed(self) -> None:
         """Called once in the worker after the last job: subclasses fire on_close here."""
@@ -312,9 +398,8 @@ class Session:
 
     def attach(self) -> None:
         """A transport request is now serving this session: it cannot expire."""
-        self.router._detached.pop(self.id, None)
+        self.context.sessions.attach(self)
 
     def detach(self) -> None:
         """The serving request ended: expiry starts counting now."""
-        if not self.closed:
-            self.router._detached[self.id] = time.monotonic()
+        self.context.sessions.detach(self)

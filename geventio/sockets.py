@@ -11,21 +11,21 @@ blocked in ``call()`` is woken even though the worker is busy with it).
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 from urllib.parse import parse_qsl
 
 import gevent
 
-from .connection import SocketConnection, ack_args, find_handler
+from .connection import (CLOSED, OPEN, OPENING, AckWaiter, SocketConnection, ack_args,
+                         call_on_open, fail_ack, find_handler)
 from .engine import EngineSession
-from .exceptions import ConnectionClosed, ConnectionRefused
-from .legacy import call_on_open
+from .exceptions import ConnectionRefused
 from .protocol import socketio as sio
 from .session import Item, new_session_id
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .context import Context
     from .request import Request
-    from .router import Router
 
 log = logging.getLogger(__name__)
 
@@ -48,18 +48,22 @@ class SocketIOSession(EngineSession):
     messages_never_block = True
 
     __slots__ = ("sio", "connections", "_decoder", "_acks", "_next_ack", "_connect_timer",
-                 "_closing_conns")
+                 "_closing_conns", "_held")
 
-    def __init__(self, router: "Router", request: "Request", transport: str, eio_version: int,
+    def __init__(self, context: "Context", request: "Request", transport: str, eio_version: int,
                  b64: bool = False, extra: Optional[str] = None) -> None:
-        super().__init__(router, request, transport, eio_version, b64)
+        super().__init__(context, request, transport, eio_version, b64)
         self.sio = 5 if eio_version == 4 else 4
         self.extra = extra
         self.connections: Dict[str, SocketConnection] = {}
         self._decoder = sio.Decoder(max_buffered=self.settings.binary_packet_limit)
         self._acks: Dict[int, Tuple[Callable[..., Any], str]] = {}
         self._next_ack = 0
-        self._connect_timer = None
+        self._connect_timer: Optional[Any] = None  # a gevent loop timer
+        #: connection -> what it sent while its on_open ran (None: no connection opening)
+        self._held: Optional[Dict[SocketConnection, List[Item]]] = None
+        #: the accepted connections whose on_close runs when the worker ends
+        self._closing_conns: Sequence[SocketConnection] = ()
 
     # -- opening ------------------------------------------------------------------------
 
@@ -82,7 +86,7 @@ class SocketIOSession(EngineSession):
             self.close("connect timeout")
 
     def _connect(self, namespace: str, auth: Any, query: str) -> None:
-        cls = self.router.namespaces.get(namespace)
+        cls = self.context.namespaces.get(namespace)
         if cls is None:
             log.info("session %s: refused unknown namespace %r", self.id, namespace)
             # node answers an object here for both protocol revisions
@@ -104,11 +108,9 @@ class SocketIOSession(EngineSession):
             self.push(encode_items(sio.connect_error(namespace, "Internal server error",
                                                      protocol=self.sio)))
             return
-        if self.sio == 5:
-            conn._sid = new_session_id()
-        elif namespace != "/":
-            conn._sid = "%s#%s" % (namespace, self.id)
-        conn._opening = []
+        if self._held is None:
+            self._held = {}
+        self._held[conn] = []
         self.connections[namespace] = conn
         if self.sio == 4 and query:
             auth = dict(parse_qsl(query))
@@ -124,25 +126,29 @@ class SocketIOSession(EngineSession):
         except Exception:
             log.exception("session %s: on_open of %s raised; refusing", self.id, conn.namespace)
             refusal = ConnectionRefused("Internal server error")
-        held = conn._opening or []
-        conn._opening = None
+        held_by = self._held
+        held = held_by.pop(conn, []) if held_by else []
+        if not held_by:
+            self._held = None
         if self.closed or conn.is_closed:
+            self.context.adapter.remove(conn)  # rooms on_open joined after the close
             return
         if refusal is not None:
+            self.context.adapter.remove(conn)  # rooms on_open joined before refusing
             log.info("session %s: %s refused: %s", self.id, conn.namespace, refusal.message)
-            conn.is_closed = True
+            conn.state = CLOSED
             self.connections.pop(conn.namespace, None)
             self.push(encode_items(sio.connect_error(conn.namespace, refusal.message,
                                                      refusal.data, protocol=self.sio)))
             return
-        self.router._rooms.add(conn)
+        self.context.adapter.add(conn)
         ack = sio.connect_ack(conn.namespace, conn.session_id, protocol=self.sio)
         self.push(encode_items(ack) + held)
-        conn._accepted = True
+        conn.state = OPEN
 
     # -- inbound ------------------------------------------------------------------------
 
-    def on_engine_message(self, data) -> None:
+    def on_engine_message(self, data: Union[str, bytes]) -> None:
         try:
             packet = self._decoder.feed(data)
         except sio.ProtocolError as exc:
@@ -202,8 +208,8 @@ class SocketIOSession(EngineSession):
             return
         callback, _namespace = entry
         args = data if isinstance(data, list) else [data]
-        if getattr(callback, "_geventio_immediate", False):
-            callback(*args)
+        if isinstance(callback, AckWaiter):
+            callback(*args)  # call() is blocked on it, maybe in the worker itself
         else:
             self.run(callback, *args)
 
@@ -217,14 +223,20 @@ class SocketIOSession(EngineSession):
         return items
 
     @staticmethod
-    def encode_event(event: str, args: Tuple[Any, ...], namespace: str = "/") -> List[Item]:
-        return encode_items(sio.Packet(sio.EVENT, namespace, [event, *args]))
+    def encode_packets(packets: Sequence[sio.Packet]) -> List[Item]:
+        """Socket.IO packets as outbound Engine.IO items, attachments included."""
+        if len(packets) == 1:
+            return encode_items(packets[0])
+        items: List[Item] = []
+        for packet in packets:
+            items.extend(encode_items(packet))
+        return items
 
     def push_for(self, conn: SocketConnection, items: List[Item]) -> None:
         """Queue items for one connection, held back while its on_open runs."""
-        held = getattr(conn, "_opening", None)
-        if held is not None:
-            held.extend(items)
+        held_by = self._held  # None unless some connection's on_open is running
+        if held_by is not None and conn.state is OPENING and conn in held_by:
+            held_by[conn].extend(items)
         else:
             self.push(items)
 
@@ -241,10 +253,17 @@ class SocketIOSession(EngineSession):
                 oldest = next(iter(self._acks))
                 log.warning("session %s: %d acknowledgements pending; dropping the oldest",
                             self.id, MAX_PENDING_ACKS)
-                self._fail_ack(self._acks.pop(oldest)[0])
+                fail_ack(self._acks.pop(oldest)[0])
             self._acks[ack_id] = (callback, conn.namespace)
         self.push_for(conn, encode_items(sio.Packet(sio.EVENT, conn.namespace,
                                                     [event, *args], ack_id)))
+
+    def connection_id(self, namespace: str) -> Optional[str]:
+        """v5: a fresh sid per namespace connection; v4: the session id on "/",
+        ``<namespace>#<session id>`` elsewhere."""
+        if self.sio == 5:
+            return new_session_id()
+        return None if namespace == "/" else "%s#%s" % (namespace, self.id)
 
     def check_acks_supported(self) -> None:
         return None
@@ -260,20 +279,15 @@ class SocketIOSession(EngineSession):
             del self.connections[conn.namespace]
         if conn.is_closed:
             return
-        conn.is_closed = True
-        self.router._rooms.remove(conn)
+        accepted = conn.state is OPEN
+        conn.state = CLOSED
+        self.context.adapter.remove(conn)
         for ack_id, (callback, namespace) in list(self._acks.items()):
             if namespace == conn.namespace:
                 del self._acks[ack_id]
-                self._fail_ack(callback)
-        if getattr(conn, "_accepted", False):
+                fail_ack(callback)
+        if accepted:
             self.run(conn.on_close)
-
-    @staticmethod
-    def _fail_ack(callback: Callable[..., Any]) -> None:
-        fail = getattr(callback, "_geventio_fail", None)
-        if fail is not None:
-            fail(ConnectionClosed("the connection closed before acknowledging"))
 
     # -- closing ------------------------------------------------------------------------
 
@@ -283,19 +297,18 @@ class SocketIOSession(EngineSession):
         if self._connect_timer is not None:
             self._connect_timer.stop()
             self._connect_timer = None
-        self._closing_conns = [c for c in self.connections.values()
-                               if getattr(c, "_accepted", False) and not c.is_closed]
+        self._closing_conns = [c for c in self.connections.values() if c.state is OPEN]
         for conn in list(self.connections.values()):
-            conn.is_closed = True
-            self.router._rooms.remove(conn)
+            conn.state = CLOSED
+            self.context.adapter.remove(conn)
         self.connections.clear()
         for callback, _ns in self._acks.values():
-            self._fail_ack(callback)
+            fail_ack(callback)
         self._acks.clear()
         super().close(reason, client)
 
     def on_closed(self) -> None:
-        for conn in getattr(self, "_closing_conns", ()):
+        for conn in self._closing_conns:
             try:
                 conn.on_close()
             except Exception:

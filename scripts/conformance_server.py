@@ -10,7 +10,8 @@ docs/CONFORMANCE.md.
 ``eio`` is a *raw* Engine.IO echo at ``/engine.io/``: every MESSAGE goes straight back,
 without the Socket.IO layer geventio normally runs over Engine.IO. It is served by a
 router whose ``engine_session_class`` is an :class:`geventio.engine.EngineSession`
-subclass overriding the one hook that layer uses (``on_engine_message``).
+subclass using the raw Engine.IO extension hook (``on_engine_message``; ``on_engine_open``
+is the other one, not needed here).
 """
 from gevent import monkey; monkey.patch_all()  # noqa: E702 -- before anything else
 
@@ -18,6 +19,7 @@ import argparse
 import logging
 import os
 import sys
+from typing import Union
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -31,7 +33,7 @@ SETTINGS = dict(ping_interval=0.3, ping_timeout=0.2, max_http_buffer_size=1_000_
 class EchoEngineSession(EngineSession):
     """Engine.IO with nothing on top: each MESSAGE (text or binary) is sent back as is."""
 
-    def on_engine_message(self, data):
+    def on_engine_message(self, data: Union[str, bytes]) -> None:
         self.push([data if isinstance(data, bytes) else "4" + data])
 
 

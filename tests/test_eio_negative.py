@@ -35,7 +35,7 @@ class Server:
 
     def session(self, sid, resource=EIO):
         """The server-side session (None once it is closed)."""
-        return self.routers[resource]._sessions.get(sid)
+        return self.routers[resource].sessions.get(sid)
 
     def wait_for_get(self, sid, resource=EIO):
         """Until a polling GET is waiting on the session."""

@@ -44,7 +44,7 @@ def base(routers):
 def waiting_get(routers, base, sid, resource=EIO, **kw):
     """A polling GET in its own greenlet, returned once the server holds it."""
     g = gevent.spawn(get, base, resource, sid, **kw)
-    wait_until(lambda: getattr(routers[resource]._sessions.get(sid), "get_active", False))
+    wait_until(lambda: getattr(routers[resource].sessions.get(sid), "get_active", False))
     return g
 
 

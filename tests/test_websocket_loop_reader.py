@@ -78,7 +78,7 @@ def test_idle_websocket_connections_cost_no_greenlet(server, monkeypatch):
     for i, ws in enumerate(clients):
         ws.send(event("hi %d" % i))
         assert ws.receive() == event("hi %d" % i)
-    wait_until(lambda: all(s._worker is None for s in router._sessions.values()), timeout=3)
+    wait_until(lambda: all(s._worker is None for s in router.sessions.all()), timeout=3)
     gc.collect()
     assert live_greenlets() <= before
     for ws in clients:  # and they still work
@@ -140,10 +140,10 @@ def test_a_ping_is_answered_with_a_pong_carrying_its_payload(server):
 def test_a_client_that_drops_the_connection_is_closed_and_on_close_runs(server):
     base, recorder, router = server
     ws = connect(base)
-    assert len(router._sessions) == 1
+    assert len(router.sessions) == 1
     ws.sock.close()  # no close frame
     recorder.wait_for(lambda: recorder.count("close") == 1)
-    wait_until(lambda: not router._sessions)
+    wait_until(lambda: not router.sessions)
     gevent.sleep(0.1)
     assert recorder.count("close") == 1
 
@@ -157,7 +157,7 @@ def test_a_client_close_frame_is_answered_and_on_close_runs_once(server):
     with pytest.raises(WSClosed):
         ws.receive(5)  # then EOF
     recorder.wait_for(lambda: recorder.count("close") == 1)
-    assert not router._sessions
+    assert not router.sessions
     gevent.sleep(0.1)
     assert recorder.count("close") == 1
 
@@ -165,7 +165,7 @@ def test_a_client_close_frame_is_answered_and_on_close_runs_once(server):
 def test_a_server_side_close_flushes_then_closes_the_websocket_and_on_close_runs(server):
     base, recorder, router = server
     ws = connect(base)
-    (session,) = router._sessions.values()
+    (session,) = router.sessions.all()
     session.push(["4last words"])
     session.close()
     assert ws.receive() == "4last words"
@@ -190,7 +190,7 @@ def test_a_protocol_error_closes_with_1002_and_on_close_runs(server, send):
     opcode, payload = ws.recv_frame(5)
     assert (opcode, payload[:2]) == (0x8, struct.pack("!H", 1002))
     recorder.wait_for(lambda: recorder.count("close") == 1)
-    wait_until(lambda: not router._sessions)
+    wait_until(lambda: not router.sessions)
 
 
 def test_messages_beyond_max_pending_messages_wait_and_are_handled_in_order(server):
@@ -227,7 +227,7 @@ def test_pings_from_a_client_that_does_not_read_wait_for_their_pongs_to_be_writt
     base, _, router = server
     ws = connect(base)
     ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    (session,) = router._sessions.values()
+    (session,) = router.sessions.all()
     writer = session.on_push.__self__
     writer.ws._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
     chunk = "4" + "x" * 65536

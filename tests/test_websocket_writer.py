@@ -118,14 +118,14 @@ def test_a_closed_session_whose_client_stopped_reading_is_dropped_after_the_flus
         for _ in range(60):  # 6 MB of echoes: far more than the buffers hold; never read
             sock.sendall(frame(0x1, big.encode()))
         gevent.sleep(0.3)
-        [session] = list(router._sessions.values())
+        [session] = list(router.sessions.all())
         writer = session.on_push.__self__
         session.close("test")  # its last messages cannot leave: the client does not read
         gevent.sleep(0.2)
         assert not writer.done.is_set()  # still trying to flush
         gevent.sleep(1.5)
         assert writer.done.is_set() and writer.greenlet is None  # given up: nothing left
-        assert session.closed and not router._sessions
+        assert session.closed and not router.sessions
         # The server gave up: the connection is gone (reading now ends in EOF or a reset).
         sock.settimeout(10)
         try:

@@ -264,7 +264,7 @@ def encode_payload_v3(packets: Sequence[Packet], *, b64: bool) -> str | bytes:
     as ``b<type><base64>``. No packets gives ``'0:'``.
     """
     if not b64 and any(p.binary for p in packets):
-        chunks = []
+        chunks: list[bytes] = []
         for p in packets:
             body = encode_packet_v3(p)
             kind = b'\x01'
@@ -277,7 +277,8 @@ def encode_payload_v3(packets: Sequence[Packet], *, b64: bool) -> str | bytes:
     out = []
     for p in packets:
         encoded = encode_packet_v3(p, b64=True)
-        out.append(f'{utf16_len(encoded)}:{encoded}')  # type: ignore[arg-type]
+        assert isinstance(encoded, str)  # b64=True: always text
+        out.append(f'{utf16_len(encoded)}:{encoded}')
     return ''.join(out)
 
 

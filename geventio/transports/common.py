@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 import socket
-from typing import Callable, Iterator, List, Tuple
+from typing import Callable, Iterator, List, Tuple, cast
 
 from ..legacy import LegacySession
 from ..protocol import legacy as codec
+from ..request import Request
+from ..session import Item
 from .http import Exchange, HTTPError, form_field, watch_disconnect
 
 log = logging.getLogger(__name__)
@@ -22,7 +24,9 @@ Render = Callable[[str], Tuple[str, bytes]]
 
 def open_session(ex: Exchange) -> LegacySession:
     """Create a session for this request and run on_open; 403 if it refuses."""
-    session = ex.router._new_legacy_session(ex)
+    ctx = ex.context
+    session = ctx.sessions.create(LegacySession, ctx, Request(ex.environ), ex.transport,
+                                  ctx.handler)
     if not session.open(ex.extra):
         raise HTTPError("403 Forbidden", "connection refused")
     return session
@@ -30,7 +34,7 @@ def open_session(ex: Exchange) -> LegacySession:
 
 def find_session(ex: Exchange) -> LegacySession:
     """The live session named in the URL; 404 when unknown or closed."""
-    session = ex.router._sessions.get(ex.sid)
+    session = ex.context.sessions.get(ex.sid)
     if session is None or not isinstance(session, LegacySession):
         raise HTTPError("404 Not Found", "unknown or expired session id")
     if session.transport != ex.transport:
@@ -57,7 +61,7 @@ def long_poll(ex: Exchange, render: Render) -> List[bytes]:
         session.interrupt()
     watch = watch_disconnect(ex.environ, hung_up)
     try:
-        frames = session.take(0 if session.pending else ex.router.settings.xhr_polling_timeout)
+        frames = session.take(0 if session.pending else ex.context.settings.xhr_polling_timeout)
     finally:
         watch.stop()
         session.polling = False
@@ -70,7 +74,7 @@ def long_poll(ex: Exchange, render: Render) -> List[bytes]:
         # closed socket.
         session.push_front(frames)
         frames = []
-    content_type, body = render(codec.encode_payload(frames))
+    content_type, body = render(codec.encode_payload(_texts(frames)))
     write = ex.start_response("200 OK", [
         ("Content-Type", content_type), ("Content-Length", str(len(body))),
         ("Cache-Control", "no-store, no-cache, must-revalidate")] + ex.cors())
@@ -110,7 +114,7 @@ def _stream_body(session: LegacySession, preamble: bytes,
                 return
             if not frames:
                 continue
-            chunk = render(codec.encode_payload(frames))
+            chunk = render(codec.encode_payload(_texts(frames)))
             if first:
                 chunk = preamble + chunk
                 first = False
@@ -140,3 +144,8 @@ def post(ex: Exchange, *, form_crlf: bool = False) -> List[bytes]:
         session.close("malformed payload")
         raise HTTPError("400 Bad Request", "malformed payload: %s" % exc) from None
     return ex.respond("200 OK", b"ok", "text/plain; charset=UTF-8")
+
+
+def _texts(frames: List[Item]) -> List[str]:
+    """A 0.6 session's frames: always text (the outbox type allows bytes for Engine.IO)."""
+    return cast(List[str], frames)

@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 import re
 import socket
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from ..engine import NOOP, EngineSession, as_packet, polling_payload_v4
+from ..session import Item
 from ..protocol import engineio as eio
 from ..protocol.legacy import script_string
-from .http import Exchange, HTTPError, form_field, watch_disconnect
+from ..request import Request
+from .http import EIOError, Exchange, HTTPError, form_field, watch_disconnect
 
 log = logging.getLogger(__name__)
 
@@ -23,13 +25,12 @@ log = logging.getLogger(__name__)
 CLOSE_POLL_GRACE = 0.1
 
 
-class EIOError(Exception):
-    """Answer with node's JSON error body for Engine.IO error ``code``."""
-
-    def __init__(self, code: int, why: str) -> None:
-        super().__init__(why)
-        self.code = code
-        self.why = why
+def new_session(ex: Exchange, transport: str, version: int, b64: bool) -> EngineSession:
+    """A new Engine.IO session of the router's ``engine_session_class`` (TooManySessions
+    at ``max_sessions``)."""
+    ctx = ex.context
+    return ctx.sessions.create(ctx.engine_session_class, ctx, Request(ex.environ), transport,
+                               version, b64, ex.extra)
 
 
 def handle(ex: Exchange, version: int, query: Dict[str, str]) -> List[bytes]:
@@ -42,16 +43,17 @@ def handle(ex: Exchange, version: int, query: Dict[str, str]) -> List[bytes]:
         if ex.method != "GET":
             raise EIOError(2, "a handshake must be a GET, not %s" % ex.method)
         b64 = query.get("b64") in ("1", "true") or jsonp is not None
-        session = ex.router._new_modern_session(ex, "polling", version, b64)
-        upgrades = ["websocket"] if "websocket" in ex.router.settings.transports else []
+        session = new_session(ex, "polling", version, b64)
+        upgrades = ["websocket"] if "websocket" in ex.context.settings.transports else []
         session.open(upgrades)
         return _poll(ex, session, jsonp)
-    session = ex.router._sessions.get(sid)
-    if not isinstance(session, EngineSession):
+    found = ex.context.sessions.get(sid)
+    if not isinstance(found, EngineSession):
         raise EIOError(1, "unknown session id")
+    session = found
     if session.eio != version:
         raise EIOError(3, "session %s speaks Engine.IO %d" % (sid, session.eio))
-    if session.transport != "polling" or session.upgraded:
+    if session.upgraded:
         raise EIOError(3, "session %s is not polling" % sid)
     if ex.method == "GET":
         return _poll(ex, session, jsonp)
@@ -60,37 +62,35 @@ def handle(ex: Exchange, version: int, query: Dict[str, str]) -> List[bytes]:
     raise EIOError(3, "method %s not allowed on a polling session" % ex.method)
 
 
-def _poll(ex: Exchange, session: EngineSession, jsonp) -> List[bytes]:
+def _poll(ex: Exchange, session: EngineSession, jsonp: Optional[str]) -> List[bytes]:
+    items: Optional[List[Item]]
     if session.get_active:
         log.warning("session %s closed: a second GET while one is waiting", session.id)
         session.close("duplicate poll")
         raise EIOError(3, "duplicate GET")
-    if session.upgrading:
-        items = [NOOP]  # the client is switching to WebSocket: end this poll at once
-    else:
-        session.get_active = True
-        session.attach()
-        watch = watch_disconnect(ex.environ, lambda: session.close("transport close"))
-        try:
-            if session.pending:
-                items = session.take(0)
-            elif session.heartbeat_armed:
-                items = session.take(None)  # no Timeout per poll: a heartbeat wakes it
-            else:
-                s = ex.router.settings
-                items = session.take(s.ping_interval + s.ping_timeout)
-        finally:
-            watch.stop()
-            session.get_active = False
-            session.detach()
-        if items is None:
-            raise EIOError(1, "session closed")
-        if not items:
-            items = [NOOP]
-        cap = _packet_cap(ex.environ)
-        if cap and len(items) > cap:
-            session.push_front(items[cap:])
-            items = items[:cap]
+    session.get_active = True
+    watch = watch_disconnect(ex.environ, lambda: session.close("transport close"))
+    try:
+        if session.pending:
+            items = session.take_poll(0)
+        elif session.heartbeat_armed:
+            # No Timeout per poll: a heartbeat wakes it (during an upgrade, after the
+            # probe, the session also ends it with a NOOP at a measured pace).
+            items = session.take_poll(None)
+        else:
+            s = ex.context.settings
+            items = session.take_poll(s.ping_interval + s.ping_timeout)
+    finally:
+        watch.stop()
+        session.get_active = False
+    if items is None:
+        raise EIOError(1, "session closed")
+    if not items:
+        items = [NOOP]
+    cap = _packet_cap(ex.environ)
+    if cap and len(items) > cap:
+        session.push_front(items[cap:])
+        items = items[:cap]
     content_type, body = _render(session, items, jsonp)
     write = ex.start_response("200 OK", [("Content-Type", content_type),
                                          ("Content-Length", str(len(body))),
@@ -122,6 +122,7 @@ def _render(session: EngineSession, items, jsonp) -> Tuple[str, bytes]:
     packets = [as_packet(i) for i in items]
     payload = eio.encode_payload_v3(packets, b64=session.b64)
     if jsonp is not None:
+        assert isinstance(payload, str)  # JSONP is always base64 (b64)
         text = "___eio[%s](%s);" % (jsonp, script_string(payload))
         return "text/javascript; charset=UTF-8", text.encode("utf-8")
     if isinstance(payload, bytes):

@@ -1,10 +1,10 @@
 """Engine.IO over WebSocket: a WebSocket-only session, or the upgrade of a polling one.
 
-Upgrade (both revisions): the client opens a WebSocket with the polling session's sid and
-sends ``2probe``; the server answers ``3probe`` and ends a waiting poll with one ``6``; the
-client sends ``5`` and from then on everything goes over the WebSocket. Nothing queued is
-lost or reordered: packets stay in the session's outbox until the transport that owns it
-flushes them.
+Upgrade (both revisions): the client opens a WebSocket with the polling session's sid; this
+module hands it to the session (:meth:`geventio.engine.EngineSession.upgrade`), which runs
+the probe (``2probe`` / ``3probe`` / ``5``). From then on everything goes over the WebSocket.
+Nothing queued is lost or reordered: packets stay in the session's outbox until the
+transport that owns it flushes them.
 
 No greenlet waits on an open WebSocket. Reading: the connection is read in the event loop
 (:meth:`geventio.wsio.WebSocket.read_in_loop`, an io watcher) and the request greenlet
@@ -26,13 +26,13 @@ import gevent
 from .. import wsio as ws_io
 from ..engine import EngineSession
 from ..protocol import engineio as eio
-from .eio_polling import EIOError
-from .http import Exchange
+from ..sessions import TooManySessions
+from .eio_polling import new_session
+from .http import EIOError, Exchange
 from .outbox import OutboxWriter
 
 log = logging.getLogger(__name__)
 
-UPGRADE_TIMEOUT = 10.0
 CLOSE_GRACE = 2.0
 
 
@@ -42,60 +42,33 @@ def handle(ex: Exchange, version: int, query: Dict[str, str]) -> List[bytes]:
     sid = query.get("sid")
     session: Optional[EngineSession] = None
     if sid:
-        found = ex.router._sessions.get(sid)
+        found = ex.context.sessions.get(sid)
         if not isinstance(found, EngineSession) or found.eio != version:
             raise EIOError(1, "unknown session id")
         session = found
+    else:
+        # Refuse while an HTTP answer is still possible: 503, as for polling.
+        ex.context.sessions.check_room()
     try:
         ws = ws_io.upgrade(ex.environ, ex.start_response,
-                           max_message_size=ex.router.settings.max_http_buffer_size)
+                           max_message_size=ex.context.settings.max_http_buffer_size)
     except ws_io.HandshakeError as exc:
         raise EIOError(3, "bad WebSocket handshake: %s" % exc) from None
     if session is None:
         try:
-            session = ex.router._new_modern_session(ex, "websocket", version, False)
-        except Exception as exc:  # too many sessions
-            log.warning("WebSocket session refused: %s", exc)
+            session = new_session(ex, "websocket", version, False)
+        except TooManySessions as exc:  # lost the race with another handshake
+            log.warning("WebSocket session refused after the upgrade: %s", exc)
             ws.close(1013)
             return []
         session.open([])
-    elif not _upgrade(session, ws):
+    elif not session.upgrade(ws):  # the session runs the probe
         return []
     _run(session, ws)
     return []
 
 
-def _upgrade(session: EngineSession, ws) -> bool:
-    """Probe and switch a polling session to this WebSocket. False (and the socket
-    closed, the session untouched) if it is not upgradable or the client gives up."""
-    if session.transport != "polling" or session.upgrading or session.upgraded or session.closed:
-        log.info("session %s: refused a second WebSocket", session.id)
-        ws.close(1008)
-        return False
-    session.upgrading = True
-    try:
-        with gevent.Timeout(UPGRADE_TIMEOUT, False):
-            message = ws.receive()
-            if message == "2probe":
-                ws.send("3probe")
-                session.end_poll()  # a waiting GET answers "6"; the client then sends 5
-                message = ws.receive()
-                while message == "2probe":  # a client may probe again
-                    ws.send("3probe")
-                    message = ws.receive()
-                if message == "5" and not session.closed:
-                    session.upgraded = True
-                    session.transport = "websocket"
-                    return True
-        log.info("session %s: WebSocket upgrade abandoned", session.id)
-        ws.close(1002)
-        return False
-    finally:
-        session.upgrading = False
-
-
 def _run(session: EngineSession, ws) -> None:
-    session.attach()
     writer = OutboxWriter(session, ws, _v3_encoder if session.eio == 3 else None)
     decode = eio.decode_packet if session.eio == 4 else eio.decode_packet_v3
     reader = _LoopReader(session, ws, writer, decode)

@@ -15,7 +15,7 @@ from .. import _gevent_compat as compat
 from .. import cors
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..router import Router
+    from ..context import Context
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +34,24 @@ class HTTPError(Exception):
         self.headers = list(headers)
 
 
+class EIOError(Exception):
+    """Answer an Engine.IO request with node's JSON error body for Engine.IO error ``code``."""
+
+    def __init__(self, code: int, why: str) -> None:
+        super().__init__(why)
+        self.code = code
+        self.why = why
+
+
 class Exchange:
     """One HTTP request as a transport sees it."""
 
-    __slots__ = ("router", "environ", "start_response", "transport", "sid", "tail", "extra")
+    __slots__ = ("context", "environ", "start_response", "transport", "sid", "tail", "extra")
 
-    def __init__(self, router: "Router", environ: dict, start_response: Callable,
+    def __init__(self, context: "Context", environ: dict, start_response: Callable,
                  transport: str, sid: str = "", tail: Optional[List[str]] = None,
                  extra: Optional[str] = None) -> None:
-        self.router = router
+        self.context = context
         self.environ = environ
         self.start_response = start_response
         self.transport = transport
@@ -55,7 +64,7 @@ class Exchange:
         return self.environ.get("REQUEST_METHOD", "GET")
 
     def cors(self) -> List[Header]:
-        return cors.cors_headers(self.environ, self.router.settings.cors_allowed_origins)
+        return cors.cors_headers(self.environ, self.context.settings.cors_allowed_origins)
 
     def respond(self, status: str, body: bytes, content_type: str,
                 headers: Sequence[Header] = ()) -> List[bytes]:
@@ -90,7 +99,7 @@ class Exchange:
 
     def read_body(self) -> bytes:
         """The request body, refused with 413 past ``max_http_buffer_size``."""
-        limit = self.router.settings.max_http_buffer_size
+        limit = self.context.settings.max_http_buffer_size
         length_header = self.environ.get("CONTENT_LENGTH") or ""
         stream = self.environ["wsgi.input"]
         if length_header:

@@ -16,6 +16,7 @@ from gevent.event import Event
 
 from .. import wsio as ws_io
 from ..protocol import legacy as codec
+from ..sessions import TooManySessions
 from . import common
 from .outbox import OutboxWriter
 from .http import Exchange, HTTPError
@@ -35,22 +36,18 @@ def handle(ex: Exchange) -> List[bytes]:
         common.find_session(ex)
         raise HTTPError("400 Bad Request", "%s connections open new sessions only"
                         % ex.transport)
-    settings = ex.router.settings
-    if ex.router.session_count >= settings.max_sessions:
-        # Refuse while an HTTP answer is still possible (after the upgrade only a close
-        # frame is); open_session below still guards the race with the handshake.
-        log.warning("refused a new %s session: max_sessions (%d) reached", ex.transport,
-                    settings.max_sessions)
-        raise HTTPError("503 Service Unavailable", "too many sessions")
+    # Refuse while an HTTP answer is still possible (503; after the upgrade only a close
+    # frame is): open_session below still guards the race with the handshake.
+    ex.context.sessions.check_room()
     try:
         ws = ws_io.upgrade(ex.environ, ex.start_response,
-                           max_message_size=ex.router.settings.max_http_buffer_size)
+                           max_message_size=ex.context.settings.max_http_buffer_size)
     except ws_io.HandshakeError as exc:
         raise HTTPError(exc.status, str(exc), exc.headers) from None
     try:
         session = common.open_session(ex)
-    except HTTPError as exc:  # refused by on_open, or too many sessions
-        log.info("%s refused after the upgrade: %s", ex.transport, exc.message)
+    except (HTTPError, TooManySessions) as exc:  # refused by on_open, or too many sessions
+        log.info("%s refused after the upgrade: %s", ex.transport, exc)
         ws.close(1008)
         return []
     session.attach()

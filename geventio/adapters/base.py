@@ -1,0 +1,171 @@
+"""The adapter interface: room membership and broadcast for one router.
+
+An adapter keeps which connection is in which room of which namespace, and delivers a
+broadcast (one or more Socket.IO packets) to the connections chosen by rooms and
+exceptions. It is the seam a cluster adapter (Redis, AMQP; node's
+``@socket.io/redis-adapter`` on the wire) plugs into: such an adapter keeps the local index
+of the in-memory one and also publishes what it broadcasts, so that its local methods stay
+these and its cluster-wide ones (``fetch_connections``, ``add_rooms``, ``del_rooms``,
+``disconnect_connections``, ``all_rooms``, ``server_count``) reach the other servers.
+Here they act on this process only.
+
+Packets are protocol-neutral Socket.IO EVENT packets (:class:`geventio.protocol.socketio.
+Packet`): data ``[event, *args]``, a plain message ``m`` as ``["message", m]``. Each session
+class encodes them for its generation (``encode_packets``), once per broadcast, and every
+recipient of that class is pushed the same items.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, FrozenSet, Iterable, List, Optional, Sequence, Set, Union
+
+from ..protocol.socketio import Packet
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..connection import SocketConnection
+
+#: rooms to address: None (the whole namespace), one room, or several
+Target = Union[None, str, Iterable[str]]
+
+
+class BroadcastOptions:
+    """Whom a broadcast reaches: the connections in any of ``rooms`` (None: the whole
+    namespace) minus those in any room of ``except_rooms`` (a session id names the room
+    every connection is in) and minus the connection objects ``except_connections``.
+
+    ``local``: deliver in this process only (a cluster adapter does not publish it)."""
+
+    __slots__ = ("rooms", "except_rooms", "except_connections", "local")
+
+    def __init__(self, rooms: Optional[Sequence[str]] = None,
+                 except_rooms: Sequence[str] = (),
+                 except_connections: Sequence["SocketConnection"] = (),
+                 local: bool = False) -> None:
+        self.rooms = rooms
+        self.except_rooms = except_rooms
+        self.except_connections = except_connections
+        self.local = local
+
+    @classmethod
+    def select(cls, to: Target = None, skip: Any = None, local: bool = False
+               ) -> "BroadcastOptions":
+        """Options from the router's ``to`` / ``skip`` arguments: ``skip`` is a
+        connection, a session id or room name, or an iterable of them."""
+        rooms = None if to is None else ((to,) if isinstance(to, str) else tuple(to))
+        if skip is None:
+            return cls(rooms, local=local)
+        names: List[str] = []
+        conns: List["SocketConnection"] = []
+        items = (skip,) if isinstance(skip, (str, bytes)) or not hasattr(skip, "__iter__") \
+            else skip
+        for item in items:
+            if isinstance(item, str):
+                names.append(item)
+            else:
+                conns.append(item)
+        return cls(rooms, tuple(names), tuple(conns), local)
+
+    def __repr__(self) -> str:
+        return "<BroadcastOptions rooms=%r except=%r+%d local=%s>" % (
+            self.rooms, self.except_rooms, len(self.except_connections), self.local)
+
+
+class Adapter(ABC):
+    """Rooms and broadcast for the connections of one router (every namespace)."""
+
+    __slots__ = ()
+
+    # -- local membership (called by the sessions and by SocketConnection.join/leave) -----
+
+    @abstractmethod
+    def add(self, conn: "SocketConnection") -> None:
+        """Register an accepted connection (and its own ``session_id`` room)."""
+
+    @abstractmethod
+    def remove(self, conn: "SocketConnection") -> None:
+        """Forget a closed connection everywhere (idempotent)."""
+
+    @abstractmethod
+    def join(self, conn: "SocketConnection", room: str) -> None:
+        """Put ``conn`` in ``room`` of its namespace."""
+
+    @abstractmethod
+    def leave(self, conn: "SocketConnection", room: str) -> None:
+        """Take ``conn`` out of ``room`` of its namespace (no error if it is not in it)."""
+
+    @abstractmethod
+    def rooms_of(self, conn: "SocketConnection") -> FrozenSet[str]:
+        """The rooms ``conn`` is in."""
+
+    @abstractmethod
+    def select(self, namespace: str, opts: BroadcastOptions) -> List["SocketConnection"]:
+        """The live local connections of ``namespace`` that ``opts`` addresses."""
+
+    @abstractmethod
+    def rooms(self, namespace: str) -> Set[str]:
+        """The local rooms of ``namespace`` that have members."""
+
+    @abstractmethod
+    def broadcast(self, namespace: str, packets: Sequence[Packet],
+                  opts: BroadcastOptions) -> int:
+        """Deliver ``packets`` (EVENTs of ``namespace``) to the connections ``opts``
+        addresses, encoded once per session class. Returns how many local connections
+        they were queued for."""
+
+    # -- notifications (a sharded cluster adapter subscribes to a room's channel here) ----
+
+    def on_room_created(self, namespace: str, room: str) -> None:
+        """A room of ``namespace`` got its first member."""
+        return None
+
+    def on_room_deleted(self, namespace: str, room: str) -> None:
+        """A room of ``namespace`` lost its last member."""
+        return None
+
+    # -- cluster-wide operations: this process's part (a cluster adapter adds the rest) ---
+
+    def fetch_connections(self, namespace: str, opts: BroadcastOptions) -> List[Any]:
+        """The connections ``opts`` addresses (node's ``fetchSockets``)."""
+        return list(self.select(namespace, opts))
+
+    def add_rooms(self, namespace: str, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
+        """Make the connections ``opts`` addresses join ``rooms`` (node's ``addSockets``)."""
+        rooms = list(rooms)
+        for conn in self.select(namespace, opts):
+            for room in rooms:
+                self.join(conn, room)
+
+    def del_rooms(self, namespace: str, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
+        """Make the connections ``opts`` addresses leave ``rooms`` (node's ``delSockets``)."""
+        rooms = list(rooms)
+        for conn in self.select(namespace, opts):
+            for room in rooms:
+                self.leave(conn, room)
+
+    def disconnect_connections(self, namespace: str, opts: BroadcastOptions,
+                               close: bool = False) -> None:
+        """Disconnect the connections ``opts`` addresses; ``close`` also ends their whole
+        session (every namespace and the transport)."""
+        for conn in self.select(namespace, opts):
+            if close:
+                conn.session.close("closed by the server")
+            else:
+                conn.close()
+
+    def all_rooms(self, namespace: str) -> Set[str]:
+        """Every room of ``namespace`` (in every server of the cluster)."""
+        return self.rooms(namespace)
+
+    def server_count(self) -> int:
+        """How many servers share these rooms."""
+        return 1
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Called once by the router that uses this adapter, before it serves."""
+        return None
+
+    def close(self) -> None:
+        """Called once by the router's ``close()``, after its sessions are closed."""
+        return None

@@ -1,0 +1,45 @@
+"""Context: what a router hands to the sessions, connections and transports it serves.
+
+Built once by :class:`geventio.router.Router`; everything below the router gets what it
+uses from here (settings, the session registry, the adapter, the handler classes) and
+never reaches into the router. The router itself travels as ``owner``, an opaque value
+(it is what ``SocketConnection.router`` returns to users); nothing here calls it.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping, Type
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .adapters.base import Adapter
+    from .connection import SocketConnection
+    from .engine import EngineSession
+    from .sessions import SessionRegistry
+    from .settings import Settings
+
+
+class Context:
+    """The services of one router, passed down to what it serves."""
+
+    __slots__ = ("owner", "settings", "sessions", "adapter", "handler", "namespaces",
+                 "engine_session_class")
+
+    def __init__(self, owner: Any, settings: "Settings", sessions: "SessionRegistry",
+                 adapter: "Adapter", handler: Type["SocketConnection"],
+                 namespaces: Mapping[str, Type["SocketConnection"]],
+                 engine_session_class: Type["EngineSession"]) -> None:
+        #: the Router (opaque here: returned by ``conn.router``, never called below it)
+        self.owner = owner
+        self.settings = settings
+        #: the live sessions (:class:`geventio.sessions.SessionRegistry`)
+        self.sessions = sessions
+        #: rooms and broadcast (:class:`geventio.adapters.Adapter`)
+        self.adapter = adapter
+        #: the SocketConnection class of namespace "/" (0.6 clients get this one)
+        self.handler = handler
+        #: namespace name -> SocketConnection class
+        self.namespaces = namespaces
+        #: the session class for Engine.IO clients (``Router.engine_session_class``)
+        self.engine_session_class = engine_session_class
+
+    def __repr__(self) -> str:
+        return "<Context of %r>" % (self.owner,)
