@@ -265,7 +265,8 @@ class EngineSession(Session):
         self.push([PONG + (data or "")])
         if self._pong_timer is not None:
             self._pong_timer.stop()
-        self._pong_timer = self._loop.timer(self.settings.ping_interval + self.settings.ping_timeout)
+        self._pong_timer = self._loop.timer(self.settings.ping_interval
+                                            + self.settings.ping_timeout)
         self._pong_timer.start(self._heartbeat_timeout)
 
     # -- inbound ------------------------------------------------------------------------

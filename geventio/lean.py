@@ -21,7 +21,7 @@ import sys
 import time
 from io import BytesIO
 from email.utils import formatdate
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple, Union
 
 from gevent.pywsgi import Input
 
@@ -33,7 +33,7 @@ access_log = logging.getLogger("geventio.access")
 
 _NO_BODY_CODES = (204, 304)
 
-_date = [0, ""]
+_date: List[Any] = [0, ""]  # [second, its Date line]: formatted once a second
 
 
 def _date_line() -> str:
@@ -113,7 +113,7 @@ class _Response:
         self.sent = True
         self._send(out + body if body else out)
 
-    def _send(self, data: bytes) -> None:
+    def _send(self, data: Union[bytes, memoryview]) -> None:
         self.bytes_out += len(data)
         # One non-blocking send on the OS socket first: a response fits the socket buffer
         # almost always, and gevent's sendall() costs a getsockopt() call each time.

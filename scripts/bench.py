@@ -423,8 +423,9 @@ def summarize(case: Case, runs: Dict[str, List[Dict[str, Any]]],
             "all": rates,
             "load_cpu": max((r["load_cpu"] for r in rs if r.get("load_cpu") is not None),
                             default=None),
-            "server_cpu": statistics.median([r["server_cpu"] for r in rs
-                                             if r.get("server_cpu") is not None] or [0]) if rs else None,
+            "server_cpu": statistics.median(
+                [r["server_cpu"] for r in rs if r.get("server_cpu") is not None] or [0]
+            ) if rs else None,
             "other": max((r.get("other_server_core") or 0.0 for r in rs
                           if "other_server_core" in r), default=None),
             "runs": rs,
@@ -488,7 +489,8 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, help="seconds of load before measuring "
                         "(default 2; 0.5 with --quick)")
     parser.add_argument("--idle-clients", type=int,
-                        help="connections in the idle memory case (default 5000; 1000 with --quick)")
+                        help="connections in the idle memory case "
+                             "(default 5000; 1000 with --quick)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="repeat every case; the table shows the median")
     parser.add_argument("--cases", default=",".join(c.key for c in CASES),

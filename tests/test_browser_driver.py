@@ -1,6 +1,7 @@
 """The headless-browser driver works end to end, without geventio.
 
-The pages load from a server in this process, so these also prove run_pages blocks only its greenlet.
+The pages load from a server in this process, so these also prove run_pages blocks only its
+greenlet.
 """
 import pytest
 from gevent.event import Event
@@ -51,7 +52,8 @@ def test_two_pages_run_concurrently():
     with serve_wsgi(app) as url:
         report = run_pages(url + "/", pages=2, timeout=20)
     assert report["timedOut"] is False
-    assert [p["result"] for p in report["pages"]] == [{"page": 0, "seen": "2"}, {"page": 1, "seen": "2"}]
+    assert [p["result"] for p in report["pages"]] == [{"page": 0, "seen": "2"},
+                                                      {"page": 1, "seen": "2"}]
 
 
 def test_socket_io_06_client_loads_from_node_modules():

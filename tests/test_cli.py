@@ -1,5 +1,4 @@
 """geventio-serve, the command line: run as a real child process, as a user would."""
-import os
 import re
 import signal
 import subprocess

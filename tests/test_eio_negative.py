@@ -183,7 +183,8 @@ def test_a_garbage_payload_is_400_and_closes_the_session(server, body):
 
 def test_an_octet_stream_post_in_v4_is_400_and_closes_the_session(server):
     sid, _ = handshake(server.base, EIO)
-    status, _, _ = post(server.base, EIO, sid, b"\x04hello", content_type="application/octet-stream")
+    status, _, _ = post(server.base, EIO, sid, b"\x04hello",
+                        content_type="application/octet-stream")
     assert status == 400
     assert_gone(server, sid)
 

@@ -77,7 +77,8 @@ def test_repeated_fields_are_joined_and_cookies_joined_with_semicolons():
 
 
 @pytest.mark.parametrize("version,connection,keep", [
-    ("HTTP/1.1", None, True), ("HTTP/1.1", "close", False), ("HTTP/1.1", "Keep-Alive, Close", False),
+    ("HTTP/1.1", None, True), ("HTTP/1.1", "close", False),
+    ("HTTP/1.1", "Keep-Alive, Close", False),
     ("HTTP/1.0", None, False), ("HTTP/1.0", "keep-alive", False),
 ])
 def test_keep_alive_follows_the_version_and_the_connection_field(version, connection, keep):

@@ -41,7 +41,8 @@ FLASK_PAGE = """<!DOCTYPE html>
 <h1>A Flask page</h1>
 <script>
   var received = [];
-  var socket = new io.Socket(location.hostname, {port: location.port || 80, transports: ['websocket'],
+  var socket = new io.Socket(location.hostname, {port: location.port || 80,
+                                                  transports: ['websocket'],
                                                   rememberTransport: false});
   socket.on('connect', function () { socket.send('sent from the Flask page'); });
   socket.on('message', function (message) {

@@ -483,7 +483,7 @@ def test_call_raises_connection_closed_when_the_client_leaves_first(run):
 
 def test_joining_a_room_shows_in_rooms(run):
     rooms = run.step("rooms")
-    for name, joined in rooms["joined"].items():
+    for joined in rooms["joined"].values():
         assert "r1" in joined and len(joined) == 2  # r1 and its own session_id room
     assert "r1" not in rooms["left"]
 

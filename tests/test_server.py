@@ -39,7 +39,8 @@ def _open_ws(base, path):
 
 def _read_frame(sock):
     start = sock.recv(2, socket.MSG_WAITALL)
-    rest = sock.recv(frame_header_length(start) - 2, socket.MSG_WAITALL) if frame_header_length(start) > 2 else b""
+    size = frame_header_length(start)
+    rest = sock.recv(size - 2, socket.MSG_WAITALL) if size > 2 else b""
     header = parse_frame_header(start + rest)
     return sock.recv(header.length, socket.MSG_WAITALL)
 

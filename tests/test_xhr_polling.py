@@ -141,7 +141,8 @@ def test_body_over_the_limit_gets_413(recorder):
 def test_post_without_the_data_field_gets_400(server):
     sid, _ = connect(server)
     status, _, _ = request(server, "POST", "/socket.io/xhr-polling/%s/send" % sid,
-                           body=b"other=1", headers={"Content-Type": "application/x-www-form-urlencoded"})
+                           body=b"other=1",
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert status == 400
 
 

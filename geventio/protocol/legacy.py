@@ -140,7 +140,8 @@ def decode_payload(payload: str, *, max_frames: int = 10_000) -> List[Frame]:
     astral = not payload.isascii() and any(ord(ch) > 0xFFFF for ch in payload)
     while pos < end:
         if not payload.startswith(FRAME, pos):
-            raise ProtocolError("expected '~m~' at offset %d, found %r" % (pos, payload[pos:pos + 10]))
+            raise ProtocolError("expected '~m~' at offset %d, found %r"
+                                % (pos, payload[pos:pos + 10]))
         digits_start = pos + 3
         sep = payload.find(FRAME, digits_start)
         if sep < 0:

@@ -330,9 +330,10 @@ class FrameDecoder:
 
     Whatever breaks the protocol raises :class:`FrameError` with the close code to answer
     with, as soon as the frame that breaks it has arrived, or only its header when that is
-    enough (the header is checked before its payload is buffered): 1002 for reserved bits, unknown opcodes, an unmasked frame, a
-    fragmented or over-long (> 125 bytes) control frame, a continuation with no message to
-    continue or a new message inside an unfinished one, and a bad close payload; 1007 for
+    enough (the header is checked before its payload is buffered): 1002 for reserved bits,
+    unknown opcodes, an unmasked frame, a fragmented or over-long (> 125 bytes) control
+    frame, a continuation with no message to continue or a new message inside an unfinished
+    one, and a bad close payload; 1007 for
     invalid UTF-8 in a text message (checked frame by frame, so a fragmented message fails at
     its first bad fragment) or a close reason; 1009 for a message over ``max_message_size``
     bytes (refused from the header that would take it over, before its payload is buffered).

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import socket
 from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Tuple
 from urllib.parse import parse_qs
 

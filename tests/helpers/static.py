@@ -7,7 +7,8 @@ from . import NODE_MODULES
 # URL path -> file under node_modules: the real clients a test page can load.
 CLIENT_SCRIPTS = {
     "/socket.io.js": "socket.io/support/socket.io-client/socket.io.js",
-    "/WebSocketMain.swf": "socket.io/support/socket.io-client/lib/vendor/web-socket-js/WebSocketMain.swf",
+    "/WebSocketMain.swf":
+        "socket.io/support/socket.io-client/lib/vendor/web-socket-js/WebSocketMain.swf",
     "/socket.io.v4.js": "socket.io-client/dist/socket.io.js",
     "/socket.io.v2.js": "socket.io-client-v2/dist/socket.io.js",
 }
@@ -38,7 +39,8 @@ def static_app(pages=None, files=None):
         method = environ["REQUEST_METHOD"]
         path = environ.get("PATH_INFO") or "/"
         if method not in ("GET", "HEAD"):
-            return _respond(start_response, "405 Method Not Allowed", "text/plain", b"method not allowed\n", method)
+            return _respond(start_response, "405 Method Not Allowed", "text/plain",
+                            b"method not allowed\n", method)
         if path in pages:
             ctype, body = pages[path]
             return _respond(start_response, "200 OK", ctype, body, method)
