@@ -60,8 +60,10 @@ def _imports(path: pathlib.Path, *, runtime_only: bool) -> Set[str]:
 
 def _graph(*, runtime_only: bool) -> Dict[str, Set[str]]:
     paths = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    # (a module's own parent packages are left out: ``from . import common`` names the
+    # sibling, not the package)
     return {name: {t for t in _imports(path, runtime_only=runtime_only) if t in paths
-                   and t != name}
+                   and t != name and not name.startswith(t + ".")}
             for name, path in paths.items()}
 
 
@@ -96,3 +98,46 @@ def test_no_module_is_over_600_lines():
     long = {_module_name(p): n for p in PACKAGE.rglob("*.py")
             if (n := len(p.read_text().splitlines())) > 600}
     assert long == {}
+
+
+def _architecture_order() -> Dict[str, int]:
+    """Module -> its rank in docs/ARCHITECTURE.md's layer list (top = 0; modules named on
+    one line share a rank; a package's line stands for its __init__)."""
+    text = (PACKAGE.parent / "docs" / "ARCHITECTURE.md").read_text()
+    block = text.split("## Layers", 1)[1].split("```", 2)[1]
+    order: Dict[str, int] = {}
+    stack: List[tuple] = []  # (indent, package path)
+    for rank, line in enumerate(block.splitlines()):
+        stripped = line.lstrip()
+        indent = len(line) - len(stripped)
+        words = stripped.split()
+        if not words or not (words[0].endswith(".py") or words[0].endswith("/")):
+            continue
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        prefix = stack[-1][1] if stack else ""
+        if words[0] == "geventio/":
+            stack.append((indent, "geventio"))
+            continue
+        names = [w for w in words if w.endswith(".py")] if words[0].endswith(".py") \
+            else [words[0]]
+        for word in names:
+            if word.endswith("/"):
+                package = prefix + "." + word[:-1]
+                order[package] = rank
+                stack.append((indent, package))
+            else:
+                order[prefix + "." + word[:-3]] = rank
+    return order
+
+
+def test_architecture_lists_every_module_above_the_modules_it_imports():
+    order = _architecture_order()
+    graph = _graph(runtime_only=True)
+    unlisted = sorted(n for n in graph if n not in order and n != "geventio")
+    assert unlisted == [], "modules missing from docs/ARCHITECTURE.md's layer list"
+    upward = sorted("%s -> %s" % (name, target) for name, targets in graph.items()
+                    if name in order for target in targets
+                    if target in order and not target.startswith(name + ".")
+                    and order[target] < order[name])
+    assert upward == [], "imports that go up docs/ARCHITECTURE.md's layer list"
