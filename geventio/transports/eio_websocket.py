@@ -19,7 +19,7 @@ greenlet exists only while the socket would block (see
 from __future__ import annotations
 
 import logging
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Union
 
 import gevent
 
@@ -71,7 +71,7 @@ def handle(ex: Exchange, version: int, query: Dict[str, str]) -> List[bytes]:
 def _run(session: EngineSession, ws) -> None:
     writer = OutboxWriter(session, ws, _v3_encoder if session.eio == 3 else None)
     decode = eio.decode_packet if session.eio == 4 else eio.decode_packet_v3
-    reader = _LoopReader(session, ws, writer, decode)
+    reader = _Delivery(session, ws, writer, decode)
     try:
         in_loop = ws.read_in_loop(reader.on_message, reader.on_end)
     except BaseException:
@@ -86,10 +86,7 @@ def _run(session: EngineSession, ws) -> None:
             if message is None:
                 break
             try:
-                packet = decode(message)
-                if packet.type == eio.UPGRADE:
-                    raise eio.ProtocolError("already upgraded")
-                session.receive_packet(packet)
+                reader.deliver(message)
             except eio.ProtocolError as exc:
                 log.warning("session %s closed: bad packet over WebSocket: %s", session.id, exc)
                 ws.close(1002)
@@ -101,8 +98,9 @@ def _run(session: EngineSession, ws) -> None:
         writer.wait_done(CLOSE_GRACE)
 
 
-class _LoopReader:
-    """Hands the messages of a WebSocket read in the event loop to its session."""
+class _Delivery:
+    """Hands the messages of a WebSocket to its session: in the hub when that cannot block
+    (read in the event loop), else from a greenlet while reading pauses."""
 
     __slots__ = ("session", "ws", "writer", "decode")
 
@@ -123,15 +121,20 @@ class _LoopReader:
             return
         self._receive(message)
 
+    def deliver(self, message: Union[str, bytes]) -> None:
+        """Decode one message and hand its packet to the session (whichever greenlet
+        reads). Raises ProtocolError for a bad packet, or an UPGRADE once upgraded."""
+        packet = self.decode(message)
+        if packet.type == eio.UPGRADE:
+            raise eio.ProtocolError("already upgraded")
+        self.session.receive_packet(packet)
+
     def _receive(self, message) -> bool:
         """Hand one message to the session; False if it broke the protocol (reading is
         then paused until the WebSocket close is under way)."""
         session = self.session
         try:
-            packet = self.decode(message)
-            if packet.type == eio.UPGRADE:
-                raise eio.ProtocolError("already upgraded")
-            session.receive_packet(packet)
+            self.deliver(message)
         except eio.ProtocolError as exc:
             log.warning("session %s closed: bad packet over WebSocket: %s", session.id, exc)
             self.ws.pause_reading()
