@@ -32,8 +32,9 @@ class TooManySessions(Exception):
     """A new session was refused: the registry holds ``max_sessions`` already.
 
     Each transport turns it into its own answer: 503 for HTTP requests (0.6 and Engine.IO
-    polling, and a WebSocket handshake refused before the upgrade); close code 1013 (try
-    again later) for a WebSocket that was upgraded before the limit was reached.
+    polling), for an Engine.IO WebSocket handshake (its session is made before the 101)
+    and for a 0.6 WebSocket handshake refused before the upgrade; close code 1008 for a
+    0.6 WebSocket that was upgraded before the limit was reached.
     """
 
     def __init__(self, limit: int) -> None:

@@ -1,8 +1,9 @@
 """Router settings: one dataclass, every default documented in one place."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, List, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 LEGACY_TRANSPORTS = ("websocket", "flashsocket", "xhr-multipart", "xhr-polling",
                      "jsonp-polling", "htmlfile")
@@ -50,6 +51,13 @@ class Settings:
     cors_allowed_origins: OriginsSetting = None
     #: also serve Engine.IO v3 (socket.io-client 1.x/2.x).
     allow_eio3: bool = True
+    #: a cookie holding the Engine.IO session id, set at the handshake (engine.io's
+    #: ``cookie`` option) so a load balancer can stick every request of a session to one
+    #: server: None (no cookie), True (the defaults), a cookie name, or a dict with
+    #: ``name`` ('io'), ``path`` ('/'; None for no Path), ``httponly`` (True unless path
+    #: is None), ``samesite`` ('lax'; 'strict', 'none' or None), ``secure`` (False),
+    #: ``domain``, ``max_age``.
+    cookie: Union[None, bool, str, Mapping[str, Any]] = None
 
     #: a session whose outbound queue grows past either bound is closed (slow client).
     max_queued_messages: int = 10_000
@@ -60,6 +68,23 @@ class Settings:
     max_missed_heartbeats: int = 2
     #: most sessions one router holds; further handshakes get 503.
     max_sessions: int = 100_000
+
+    @property
+    def cookie_options(self) -> Optional[Dict[str, Any]]:
+        """``cookie`` as keyword arguments of :func:`geventio.protocol.engineio.handshake_cookie`
+        (None: no cookie)."""
+        if self.cookie is None or self.cookie is False:
+            return None
+        if self.cookie is True:  # node's ``cookie: true``
+            given: Dict[str, Any] = {}
+        elif isinstance(self.cookie, str):
+            given = {"name": self.cookie}
+        else:
+            given = dict(self.cookie)
+        options: Dict[str, Any] = {"name": "io", "path": "/", "samesite": "lax"}
+        options.update(given)
+        options.setdefault("httponly", options["path"] is not None)
+        return options
 
     @property
     def binary_packet_limit(self) -> int:
@@ -93,9 +118,36 @@ class Settings:
                      "xhr_polling_timeout", "ping_interval", "ping_timeout", "connect_timeout"):
             if getattr(self, name) <= 0:
                 raise ValueError("%s must be positive" % name)
+        self._validate_cookie()
         if self.max_binary_packet_size is not None and int(self.max_binary_packet_size) < 1:
             raise ValueError("max_binary_packet_size must be at least 1 (or None)")
         for name in ("max_http_buffer_size", "max_queued_messages", "max_queued_bytes",
                      "max_pending_messages", "max_missed_heartbeats", "max_sessions"):
             if int(getattr(self, name)) < 1:
                 raise ValueError("%s must be at least 1" % name)
+
+    def _validate_cookie(self) -> None:
+        options = self.cookie_options
+        if options is None:
+            return
+        unknown = sorted(set(options) - _COOKIE_KEYS)
+        if unknown:
+            raise ValueError("unknown cookie option(s): %s (known: %s)"
+                             % (", ".join(unknown), ", ".join(sorted(_COOKIE_KEYS))))
+        name = options["name"]
+        if not isinstance(name, str) or not _COOKIE_NAME.match(name):
+            raise ValueError("cookie name must be a non-empty token, got %r" % (name,))
+        samesite = options["samesite"]
+        if samesite is not None and str(samesite).lower() not in ("lax", "strict", "none"):
+            raise ValueError("cookie samesite must be 'lax', 'strict', 'none' or None")
+        for key in ("path", "domain"):
+            value = options.get(key)
+            if value is not None and (not isinstance(value, str) or not _COOKIE_ATTR.match(value)):
+                raise ValueError("cookie %s %r has characters a cookie cannot carry"
+                                 % (key, value))
+
+
+_COOKIE_KEYS = frozenset(("name", "path", "httponly", "samesite", "secure", "domain",
+                          "max_age"))
+_COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+_COOKIE_ATTR = re.compile(r"[\x21-\x3a\x3c-\x7e]+\Z")  # visible ASCII but ';'

@@ -47,6 +47,7 @@ import binascii
 import enum
 from dataclasses import dataclass
 from typing import Iterable, Sequence
+from urllib.parse import quote
 
 import simplejson as json
 
@@ -59,7 +60,7 @@ __all__ = [
     'encode_packet', 'decode_packet', 'encode_payload', 'decode_payload',
     'encode_packet_v3', 'decode_packet_v3', 'encode_payload_v3', 'decode_payload_v3',
     'utf16_len', 'open_packet_data', 'error_body', 'error_status', 'ERROR_MESSAGES',
-    'SEPARATOR',
+    'SEPARATOR', 'handshake_cookie',
 ]
 
 
@@ -442,3 +443,37 @@ def error_status(code: int) -> int:
     if code not in ERROR_MESSAGES:
         raise ValueError(f'unknown Engine.IO error code {code!r}')
     return 403 if code == 4 else 400
+
+
+_SAMESITE = {'lax': 'Lax', 'strict': 'Strict', 'none': 'None'}
+
+
+def handshake_cookie(sid: str, name: str = 'io', *, path: str | None = '/',
+                     httponly: bool = True, samesite: str | None = 'lax',
+                     secure: bool = False, domain: str | None = None,
+                     max_age: float | None = None) -> str:
+    """The ``Set-Cookie`` value engine.io's ``cookie`` option sends at the handshake (the
+    session id, for load balancers that stick on it): ``io=<sid>; Path=/; HttpOnly;
+    SameSite=Lax`` by default, attributes in the order node's ``cookie`` package writes
+    them. ``path=None`` leaves Path out."""
+    parts = ['%s=%s' % (quote(name, safe=_COOKIE_SAFE), quote(sid, safe=_COOKIE_SAFE))]
+    if max_age is not None:
+        parts.append('Max-Age=%d' % int(max_age))
+    if domain:
+        parts.append('Domain=' + domain)
+    if path:
+        parts.append('Path=' + path)
+    if httponly:
+        parts.append('HttpOnly')
+    if secure:
+        parts.append('Secure')
+    if samesite:
+        try:
+            parts.append('SameSite=' + _SAMESITE[samesite.lower()])
+        except KeyError:
+            raise ValueError(f'samesite must be lax, strict or none, got {samesite!r}') from None
+    return '; '.join(parts)
+
+
+#: what encodeURIComponent leaves as it is
+_COOKIE_SAFE = "-_.!~*'()"

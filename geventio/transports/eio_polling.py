@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import socket
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..engine import NOOP, EngineSession, as_packet, polling_payload_v4
 from ..session import Item
@@ -46,7 +46,7 @@ def handle(ex: Exchange, version: int, query: Dict[str, str]) -> List[bytes]:
         session = new_session(ex, "polling", version, b64)
         upgrades = ["websocket"] if "websocket" in ex.context.settings.transports else []
         session.open(upgrades)
-        return _poll(ex, session, jsonp)
+        return _poll(ex, session, jsonp, handshake_headers(ex, session))
     found = ex.context.sessions.get(sid)
     if not isinstance(found, EngineSession):
         raise EIOError(1, "unknown session id")
@@ -62,7 +62,16 @@ def handle(ex: Exchange, version: int, query: Dict[str, str]) -> List[bytes]:
     raise EIOError(3, "method %s not allowed on a polling session" % ex.method)
 
 
-def _poll(ex: Exchange, session: EngineSession, jsonp: Optional[str]) -> List[bytes]:
+def handshake_headers(ex: Exchange, session: EngineSession) -> List[Tuple[str, str]]:
+    """The headers only a handshake's answer carries: the ``cookie`` setting's."""
+    options = ex.context.settings.cookie_options
+    if options is None:
+        return []
+    return [("Set-Cookie", eio.handshake_cookie(session.id, **options))]
+
+
+def _poll(ex: Exchange, session: EngineSession, jsonp: Optional[str],
+          extra_headers: Sequence[Tuple[str, str]] = ()) -> List[bytes]:
     items: Optional[List[Item]]
     if session.get_active:
         log.warning("session %s closed: a second GET while one is waiting", session.id)
@@ -94,7 +103,8 @@ def _poll(ex: Exchange, session: EngineSession, jsonp: Optional[str]) -> List[by
     content_type, body = _render(session, items, jsonp)
     write = ex.start_response("200 OK", [("Content-Type", content_type),
                                          ("Content-Length", str(len(body))),
-                                         ("Cache-Control", "no-store")] + ex.cors())
+                                         ("Cache-Control", "no-store"), *extra_headers]
+                              + ex.cors())
     try:
         write(body)
     except socket.error:

@@ -19,15 +19,14 @@ greenlet exists only while the socket would block (see
 from __future__ import annotations
 
 import logging
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Union
 
 import gevent
 
 from .. import wsio as ws_io
 from ..engine import EngineSession
 from ..protocol import engineio as eio
-from ..sessions import TooManySessions
-from .eio_polling import new_session
+from .eio_polling import handshake_headers, new_session
 from .http import EIOError, Exchange
 from .outbox import OutboxWriter
 
@@ -40,27 +39,29 @@ def handle(ex: Exchange, version: int, query: Dict[str, str]) -> List[bytes]:
     if ex.method != "GET":
         raise EIOError(2, "a WebSocket handshake must be a GET")
     sid = query.get("sid")
-    session: Optional[EngineSession] = None
     if sid:
         found = ex.context.sessions.get(sid)
         if not isinstance(found, EngineSession) or found.eio != version:
             raise EIOError(1, "unknown session id")
-        session = found
+        session, new = found, False
     else:
-        # Refuse while an HTTP answer is still possible: 503, as for polling.
-        ex.context.sessions.check_room()
+        # A WebSocket-only handshake: the session exists before the 101, so that
+        # max_sessions is a 503 while an HTTP answer is still possible (TooManySessions)
+        # and the ``cookie`` setting can name its id in the 101.
+        session, new = new_session(ex, "websocket", version, False), True
     try:
         ws = ws_io.upgrade(ex.environ, ex.start_response,
-                           max_message_size=ex.context.settings.max_http_buffer_size)
+                           max_message_size=ex.context.settings.max_http_buffer_size,
+                           extra_headers=handshake_headers(ex, session) if new else ())
     except ws_io.HandshakeError as exc:
+        if new:
+            session.close("bad WebSocket handshake")
         raise EIOError(3, "bad WebSocket handshake: %s" % exc) from None
-    if session is None:
-        try:
-            session = new_session(ex, "websocket", version, False)
-        except TooManySessions as exc:  # lost the race with another handshake
-            log.warning("WebSocket session refused after the upgrade: %s", exc)
-            ws.close(1013)
-            return []
+    except BaseException:
+        if new:
+            session.close("transport error")
+        raise
+    if new:
         session.open([])
     elif not session.upgrade(ws):  # the session runs the probe
         return []
