@@ -35,6 +35,14 @@ setup(
             # the static checks the suite runs (tests/test_static_checks.py; pyproject.toml)
             "mypy>=1.10",
             "ruff>=0.6",
+            # the cluster tests (a private redis-server; tests/helpers/redis.py)
+            "redis>=5",
+            "msgpack>=1",
+        ],
+        # geventio.RedisAdapter and geventio.Emitter
+        "redis": [
+            "redis>=5",
+            "msgpack>=1",
         ],
         # scripts/bench.py: the python-socketio peer (gevent mode) and the profiler
         "bench": [
