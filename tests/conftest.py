@@ -8,6 +8,7 @@ import pytest
 
 from helpers import REPO_ROOT
 from helpers.browser import requires_browser
+from helpers.cluster import NodeCluster, cluster_peers_available
 from helpers.redis import REDIS_SERVER, RedisServer, redis_available, unique_key
 
 
@@ -50,3 +51,14 @@ def redis_key():
     """A cluster ``key`` (channel prefix) unique to this test, e.g. ``geventio-test-3f2a9c...``."""
     return unique_key()
 
+
+@pytest.fixture
+def node_cluster():
+    """Starts node socket.io 4.8 cluster members (``.server(url, key, name=..., namespaces=...,
+    server_events=...)``) and node redis-emitters (``.emitter(url, key)``) for this test;
+    all stopped after it (tests/helpers/cluster.py)."""
+    if not cluster_peers_available() and not os.environ.get("CI"):
+        pytest.skip("needs node and node_modules (npm ci); scripts/test.sh installs them")
+    cluster = NodeCluster()
+    yield cluster
+    cluster.close()
