@@ -34,6 +34,8 @@ except ImportError:  # pragma: no cover - checked by require_msgpack()
 __all__ = [
     "RequestType", "Channels", "Broadcast", "new_uid", "encode_broadcast", "decode_broadcast",
     "encode_request", "decode_request", "has_binary", "require_msgpack",
+    "EMITTER_UID", "encode_emitter_broadcast", "encode_emitter_rooms_request",
+    "encode_emitter_disconnect", "encode_emitter_server_side_emit",
 ]
 
 EVENT = 2
@@ -243,3 +245,49 @@ def read_opts(message: Dict[str, Any]) -> Tuple[List[str], List[str]]:
     """(rooms, except) of a request's ``opts`` (missing: empty)."""
     opts = message.get("opts") or {}
     return list(opts.get("rooms") or ()), list(opts.get("except") or ())
+
+
+# -- @socket.io/redis-emitter 5.x (write-only publishers: geventio.Emitter) ----------------
+# Measured against node's emitter (cluster-wire-and-recovery.md §1.9 and
+# tests/test_emitter.py): the uid is "emitter", the broadcast opts keys come in the order
+# rooms, flags, except, and the requests are JSON with no uid except in SERVER_SIDE_EMIT.
+
+EMITTER_UID = "emitter"
+
+
+def encode_emitter_broadcast(namespace: str, data: Sequence[Any], rooms: Sequence[str] = (),
+                             except_rooms: Sequence[str] = (),
+                             flags: Optional[Dict[str, Any]] = None) -> bytes:
+    """A broadcast as node's emitter publishes it (publish it on
+    ``Channels.for_rooms(rooms)``): ``["emitter", packet, {rooms, flags, except}]``."""
+    require_msgpack()
+    packet = {"type": EVENT, "data": list(data), "nsp": namespace}
+    opts = {"rooms": list(rooms), "flags": flags or {}, "except": list(except_rooms)}
+    return _pack([EMITTER_UID, packet, opts])
+
+
+def encode_emitter_rooms_request(kind: RequestType, rooms: Sequence[str],
+                                 except_rooms: Sequence[str],
+                                 target_rooms: Sequence[str]) -> bytes:
+    """REMOTE_JOIN or REMOTE_LEAVE as node's emitter sends it (``socketsJoin`` /
+    ``socketsLeave``): the sockets in ``rooms`` but not ``except_rooms`` (all when ``rooms``
+    is empty) join / leave ``target_rooms``."""
+    if kind not in (RequestType.REMOTE_JOIN, RequestType.REMOTE_LEAVE):
+        raise ValueError("not a join or leave request: %r" % (kind,))
+    return encode_request({"type": int(kind), "opts": request_opts(rooms, except_rooms),
+                           "rooms": list(target_rooms)})
+
+
+def encode_emitter_disconnect(rooms: Sequence[str], except_rooms: Sequence[str],
+                              close: bool) -> bytes:
+    """REMOTE_DISCONNECT as node's emitter sends it (``disconnectSockets(close)``)."""
+    return encode_request({"type": int(RequestType.REMOTE_DISCONNECT),
+                           "opts": request_opts(rooms, except_rooms), "close": bool(close)})
+
+
+def encode_emitter_server_side_emit(data: Sequence[Any]) -> bytes:
+    """SERVER_SIDE_EMIT as node's emitter sends it: ``{"uid": "emitter", "type": 6, "data":
+    [event, *args]}``, no ``requestId`` (an emitter takes no answers). JSON, as node's;
+    msgpack when ``data`` holds bytes (node's JSON would turn a Buffer into an object)."""
+    return encode_request({"uid": EMITTER_UID, "type": int(RequestType.SERVER_SIDE_EMIT),
+                           "data": list(data)})
