@@ -234,3 +234,160 @@ def test_the_emitter_publishes_what_nodes_emitter_publishes(redis_server, node_e
         python_call(emitter)
         [ours] = capture.wait(1)
     assert ours == theirs
+
+
+# --- real node socket.io 4.8 servers act on the Python Emitter -------------------------------
+
+class Cluster:
+    """Two node members A and B (namespaces / and /admin) on one key, an Emitter on it, and
+    a fresh client name per call."""
+
+    def __init__(self, redis_url):
+        self.key = unique_key()
+        self.nodes = NodeCluster()
+        self.a = self.nodes.server(redis_url, self.key, name="A", namespaces=["/", "/admin"],
+                                   server_events={"ping-sse": "A-pong"})
+        self.b = self.nodes.server(redis_url, self.key, name="B", namespaces=["/", "/admin"],
+                                   server_events={"ping-sse": "B-pong"})
+        self.emitter = Emitter(redis_url, key=self.key)
+        self._names = iter(range(1_000_000))
+
+    def client(self, server, namespace="/", rooms=()):
+        """A new client of ``server`` in ``rooms``: (name, session id)."""
+        name = "c%d" % next(self._names)
+        sid = server.connect(name, namespace=namespace)
+        for room in rooms:
+            server.client_join(name, room)
+        return name, sid
+
+    def close(self):
+        self.emitter.close()
+        self.nodes.close()
+
+
+@pytest.fixture(scope="module")
+def cluster(redis_server):
+    if not cluster_peers_available():
+        pytest.skip("needs node and node_modules (npm ci); scripts/test.sh installs them")
+    cluster = Cluster(redis_server.url)
+    yield cluster
+    cluster.close()
+
+
+def events(log, event):
+    return [entry[1:] for entry in log if entry[0] == event]
+
+
+@pytest.mark.slow
+def test_an_emit_reaches_the_clients_of_every_node_member(cluster):
+    on_a, _ = cluster.client(cluster.a)
+    on_b, _ = cluster.client(cluster.b)
+    assert cluster.emitter.emit("everyone", "x", 1, 2.5, None, {"k": [True]}) == 2
+    for server, name in ((cluster.a, on_a), (cluster.b, on_b)):
+        assert events(server.wait_for(name, "everyone"), "everyone") == [
+            ["x", 1, 2.5, None, {"k": [True]}]]
+
+
+@pytest.mark.slow
+def test_an_emit_to_a_room_reaches_only_that_rooms_clients(cluster):
+    inside, _ = cluster.client(cluster.b, rooms=["em-room1"])
+    outside, _ = cluster.client(cluster.b)
+    cluster.emitter.emit("roomed", 1, to="em-room1")
+    cluster.emitter.emit("marker")
+    assert events(cluster.b.wait_for(inside, "roomed"), "roomed") == [[1]]
+    assert events(cluster.b.wait_for(outside, "marker"), "roomed") == []
+
+
+@pytest.mark.slow
+def test_skipped_rooms_are_not_reached(cluster):
+    kept, _ = cluster.client(cluster.a, rooms=["em-room2"])
+    skipped, _ = cluster.client(cluster.a, rooms=["em-room2", "em-room3"])
+    cluster.emitter.emit("skipping", to=["em-room2", "em-other"], skip="em-room3")
+    cluster.emitter.emit("marker", to="em-room2")
+    assert events(cluster.a.wait_for(kept, "skipping"), "skipping") == [[]]
+    assert events(cluster.a.wait_for(skipped, "marker"), "skipping") == []
+
+
+@pytest.mark.slow
+def test_an_emit_to_a_session_id_reaches_that_client(cluster):
+    target, sid = cluster.client(cluster.b)
+    cluster.emitter.emit("direct", 7, to=sid)
+    assert events(cluster.b.wait_for(target, "direct"), "direct") == [[7]]
+
+
+@pytest.mark.slow
+def test_binary_arrives_intact_and_a_date_as_nodes_string(cluster):
+    name, _ = cluster.client(cluster.a)
+    cluster.emitter.emit("bin", b"\x00\x01\xff", {"nested": b"hi", "when": DATE})
+    assert events(cluster.a.wait_for(name, "bin"), "bin") == [
+        [b"\x00\x01\xff", {"nested": b"hi", "when": "2024-01-02T03:04:05.678Z"}]]
+
+
+@pytest.mark.slow
+def test_an_emit_to_a_namespace_reaches_only_its_clients(cluster):
+    admin, _ = cluster.client(cluster.b, namespace="/admin")
+    main, _ = cluster.client(cluster.b)
+    cluster.emitter.emit("adm", "x", namespace="/admin")
+    cluster.emitter.emit("marker")
+    assert events(cluster.b.wait_for(admin, "adm"), "adm") == [["x"]]
+    assert events(cluster.b.wait_for(main, "marker"), "adm") == []
+
+
+@pytest.mark.slow
+def test_send_reaches_clients_as_the_message_event(cluster):
+    name, _ = cluster.client(cluster.a, rooms=["em-send"])
+    cluster.emitter.send(["one", {"two": 2}], to="em-send")
+    assert events(cluster.a.wait_for(name, "message", count=2), "message") == [
+        ["one"], [{"two": 2}]]
+
+
+@pytest.mark.slow
+def test_join_makes_matching_clients_of_every_member_join(cluster):
+    _, sid_a = cluster.client(cluster.a, rooms=["em-join"])
+    on_b, sid_b = cluster.client(cluster.b, rooms=["em-join"])
+    other, _ = cluster.client(cluster.b)
+    cluster.emitter.join("em-joined", to="em-join")
+    wait_until(lambda: {s["id"] for s in cluster.a.fetch_sockets(to="em-joined")},
+               lambda members: members == {sid_a, sid_b})
+    cluster.emitter.emit("after-join", to="em-joined")
+    cluster.b.wait_for(on_b, "after-join")
+    cluster.emitter.emit("marker")
+    assert events(cluster.b.wait_for(other, "marker"), "after-join") == []
+
+
+@pytest.mark.slow
+def test_leave_makes_matching_clients_leave(cluster):
+    name, sid = cluster.client(cluster.b, rooms=["em-leave", "em-stay"])
+    cluster.emitter.leave("em-leave", to=sid)
+    rooms = wait_until(lambda: cluster.b.local_rooms(), lambda r: sid not in r.get("em-leave", []))
+    assert sid in rooms["em-stay"]
+
+
+@pytest.mark.slow
+def test_disconnect_disconnects_matching_clients_only(cluster):
+    gone, _ = cluster.client(cluster.a, rooms=["em-bye"])
+    stays, _ = cluster.client(cluster.a)
+    cluster.emitter.disconnect(to="em-bye")
+    assert events(cluster.a.wait_for(gone, "$disconnect"), "$disconnect") == [
+        ["io server disconnect"]]
+    cluster.emitter.emit("marker")
+    assert events(cluster.a.wait_for(stays, "marker"), "$disconnect") == []
+
+
+@pytest.mark.slow
+def test_server_side_emit_runs_every_members_handler(cluster):
+    cluster.emitter.server_side_emit("ping-sse", 18, {"b": b"\x01"})
+    for server in (cluster.a, cluster.b):
+        assert server.wait_server_event("ping-sse")[-1] == {
+            "nsp": "/", "event": "ping-sse", "args": [18, {"b": b"\x01"}]}
+
+
+def wait_until(probe, ok, timeout=5.0):
+    """Call ``probe`` until ``ok(result)``; return the result."""
+    import gevent
+    with gevent.Timeout(timeout, AssertionError("condition not met in %s s" % timeout)):
+        while True:
+            result = probe()
+            if ok(result):
+                return result
+            gevent.sleep(0.02)
