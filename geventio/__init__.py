@@ -21,6 +21,7 @@ from .exceptions import (ConnectionClosed, ConnectionRefused, GeventioError, Not
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from .adapters.redis import RedisAdapter
     from .app import Application
     from .connection import SocketConnection, event
     from .emitter import Emitter
@@ -34,14 +35,15 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Application", "ConnectionClosed", "ConnectionRefused", "Emitter", "GeventioError",
-    "NotSupported", "Request", "Router", "Settings", "SocketConnection", "SocketServer",
-    "TimeoutError", "event", "get_router", "__version__",
+    "NotSupported", "RedisAdapter", "Request", "Router", "Settings", "SocketConnection",
+    "SocketServer", "TimeoutError", "event", "get_router", "__version__",
 ]
 
 
 def _load_server() -> None:
     """Import the server's modules (and gevent) and publish their names, as an eager
     ``import geventio`` would; escape the log lines of every module now imported."""
+    from .adapters.redis import RedisAdapter
     from .app import Application
     from .connection import SocketConnection, event
     from .request import Request
@@ -49,12 +51,12 @@ def _load_server() -> None:
     from .server import SocketServer
     globals().update(Application=Application, SocketConnection=SocketConnection, event=event,
                      Request=Request, Router=Router, get_router=get_router,
-                     SocketServer=SocketServer)
+                     SocketServer=SocketServer, RedisAdapter=RedisAdapter)
     logsafe.install()
 
 
 _SERVER_NAMES = frozenset(("Application", "SocketConnection", "event", "Request", "Router",
-                           "get_router", "SocketServer"))
+                           "get_router", "SocketServer", "RedisAdapter"))
 
 
 def __getattr__(name: str) -> Any:
