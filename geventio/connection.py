@@ -11,7 +11,8 @@ import enum
 import inspect
 import logging
 import time
-from typing import (TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Optional, Tuple,
+from types import MappingProxyType
+from typing import (TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Mapping, Optional, Tuple,
                     TypeVar, overload)
 
 import gevent
@@ -115,6 +116,10 @@ class SocketConnection:
     Handlers run in the session's own greenlet, one at a time and in order; they may
     block (database calls, sleeps, :meth:`call`) without stalling other clients.
     """
+
+    #: the modern client's CONNECT payload (what ``on_open`` gets as ``auth``; kept for
+    #: ``handshake`` and other servers' ``fetch_connections``); empty for 0.6 clients
+    auth: Mapping[str, Any] = MappingProxyType({})
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -251,7 +256,7 @@ class SocketConnection:
     def handshake(self) -> Dict[str, Any]:
         """The request that opened this connection as node's ``socket.handshake``
         (headers, time, address, xdomain, secure, issued, url, query, auth)."""
-        return handshake_of(self.request, getattr(self.session, "created", None))
+        return handshake_of(self.request, getattr(self.session, "created", None), self.auth)
 
     @property
     def router(self) -> Any:
@@ -262,8 +267,10 @@ class SocketConnection:
         return "<%s %s %s>" % (type(self).__name__, self.session.id, self.namespace)
 
 
-def handshake_of(request: "Request", created: Optional[float]) -> Dict[str, Any]:
-    """node's handshake object for a request (``created``: a ``time.monotonic()``)."""
+def handshake_of(request: "Request", created: Optional[float],
+                 auth: Mapping[str, Any] = MappingProxyType({})) -> Dict[str, Any]:
+    """node's handshake object for a request (``created``: a ``time.monotonic()``; ``auth``:
+    the CONNECT payload)."""
     now = time.time()
     issued = now - (time.monotonic() - created) if created is not None else now
     environ = request.environ
@@ -279,7 +286,7 @@ def handshake_of(request: "Request", created: Optional[float]) -> Dict[str, Any]
         "issued": int(issued * 1000),
         "url": path + ("?" + query if query else ""),
         "query": dict(request.args),
-        "auth": {},
+        "auth": dict(auth),
     }
 
 

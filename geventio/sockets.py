@@ -118,6 +118,7 @@ class SocketIOSession(EngineSession):
         self.run(self._open_connection, conn, auth if isinstance(auth, dict) else {})
 
     def _open_connection(self, conn: SocketConnection, auth: Dict[str, Any]) -> None:
+        conn.auth = auth
         refusal: Optional[ConnectionRefused] = None
         try:
             if call_on_open(conn, self.request, extra=self.extra, auth=auth) is False:

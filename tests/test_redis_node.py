@@ -180,6 +180,7 @@ def test_node_fetch_sockets_lists_geventio_connections(pair):
     assert sorted(sockets[g1]["rooms"]) == sorted([g1, "room1"])
     assert sockets[g1]["data"] == {"user": "ann"}
     assert sockets[g1]["handshake"]["address"] == "127.0.0.1"
+    assert sockets[g1]["handshake"]["auth"] == {"data": {"user": "ann"}}
     assert [s["id"] for s in pair.node.fetch_sockets(to="room1")] == [g1]
 
 
