@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Type
 from urllib.parse import parse_qsl
 
 
-from . import cors
+from . import cors, message_queue
 from .adapters import Adapter, BroadcastOptions, InMemoryAdapter, Target
 from .connection import SocketConnection
 from .context import Context
@@ -222,7 +222,9 @@ class Router:
 def _adapter(adapter: Any) -> Adapter:
     """The adapter a router uses: the in-memory one by default."""
     if adapter is None:
-        return InMemoryAdapter()
+        adapter = message_queue.default()  # geventio-serve --message-queue
+        if adapter is None:
+            return InMemoryAdapter()
     if isinstance(adapter, str):
         raise ValueError("adapter=%r: adapter URLs are not supported yet; pass an "
                          "adapter object (geventio.adapters.Adapter)" % adapter[:60])
