@@ -6,7 +6,7 @@
 #   bash scripts/test.sh tests/test_x.py  # given paths replace tests/
 #
 # Installs: the package with its `test` extra (pip install -e '.[test]'), the Node peers
-# (npm ci) and, when /usr/bin/chromium is missing, Debian's chromium (apt-get; sudo if not root).
+# (npm ci) and, when missing, Debian's chromium and haproxy (apt-get; sudo if not root).
 # Each step is skipped when its inputs have not changed since it last succeeded, so a second
 # run goes straight to pytest. Needs Python 3.11 and Node.js >= 20.
 # Environment: PYTHON (interpreter to use; default python3), CHROMIUM_PATH (default /usr/bin/chromium).
@@ -75,6 +75,11 @@ fi
 # --- Chromium for the browser tests (never `npx playwright install`) --------------------------
 if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
   apt_install chromium
+fi
+
+# --- HAProxy for the load-balancer tests (tests/test_haproxy.py) ------------------------------
+if ! command -v haproxy >/dev/null && [ ! -x /usr/sbin/haproxy ]; then
+  apt_install haproxy
 fi
 
 # --- The suite ------------------------------------------------------------------------------
