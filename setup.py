@@ -35,7 +35,12 @@ setup(
             # the static checks the suite runs (tests/test_static_checks.py; pyproject.toml)
             "mypy>=1.10",
             "ruff>=0.6",
+            # the cluster adapter against a real Redis (tests/test_redis_*.py)
+            "redis>=5",
+            "msgpack>=1.0",
         ],
+        # geventio.RedisAdapter: a cluster over Redis, wire-compatible with node's
+        "redis": ["redis>=5", "msgpack>=1.0"],
         # scripts/bench.py: the python-socketio peer (gevent mode) and the profiler
         "bench": [
             "python-socketio>=5,<6",

@@ -5,6 +5,7 @@ One router serves socket.io 0.6 clients (all six transports) and today's clients
 same synchronous-looking handler classes, hosted by a gevent WSGIServer beside or in front of
 any WSGI app.
 """
+from .adapters.redis import RedisAdapter
 from .app import Application
 from .connection import SocketConnection, event
 from .exceptions import (ConnectionClosed, ConnectionRefused, GeventioError, NotSupported,
@@ -21,6 +22,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Application", "ConnectionClosed", "ConnectionRefused", "GeventioError", "NotSupported",
-    "Request", "Router", "Settings", "SocketConnection", "SocketServer", "TimeoutError",
+    "RedisAdapter", "Request", "Router", "Settings", "SocketConnection", "SocketServer",
+    "TimeoutError",
     "event", "get_router", "__version__",
 ]

@@ -10,12 +10,14 @@ from __future__ import annotations
 import enum
 import inspect
 import logging
+import time
 from typing import (TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Optional, Tuple,
                     TypeVar, overload)
 
 import gevent
 from gevent.event import AsyncResult
 
+from .acks import DirectAck
 from .exceptions import ConnectionClosed, TimeoutError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -49,12 +51,13 @@ OPEN = ConnectionState.OPEN
 CLOSED = ConnectionState.CLOSED
 
 
-class AckWaiter:
+class AckWaiter(DirectAck):
     """The acknowledgement callback :meth:`SocketConnection.call` blocks on.
 
     A session resolves it where the acknowledgement is read (it must not wait behind the
-    worker, which is blocked in ``call()``), and fails it with ConnectionClosed when the
-    connection ends first. Any other callback runs in the session's worker."""
+    worker, which is blocked in ``call()``: every :class:`~geventio.acks.DirectAck` is),
+    and fails it with ConnectionClosed when the connection ends first. Any other callback
+    runs in the session's worker."""
 
     __slots__ = ("result",)
 
@@ -76,8 +79,8 @@ class AckWaiter:
 
 
 def fail_ack(callback: Callable[..., Any]) -> None:
-    """Tell ``callback`` its acknowledgement will never come (only an AckWaiter listens)."""
-    if isinstance(callback, AckWaiter):
+    """Tell ``callback`` its acknowledgement will never come (only a DirectAck listens)."""
+    if isinstance(callback, DirectAck):
         callback.fail(ConnectionClosed("the connection closed before acknowledging"))
 
 
@@ -231,12 +234,53 @@ class SocketConnection:
         return self.session.request
 
     @property
+    def data(self) -> Dict[str, Any]:
+        """Anything of the application's about this connection (a dict; keep it
+        JSON-serialisable): ``Router.fetch_connections`` in other processes sees it."""
+        try:
+            return self._data
+        except AttributeError:
+            self._data: Dict[str, Any] = {}
+            return self._data
+
+    @data.setter
+    def data(self, value: Dict[str, Any]) -> None:
+        self._data = value
+
+    @property
+    def handshake(self) -> Dict[str, Any]:
+        """The request that opened this connection as node's ``socket.handshake``
+        (headers, time, address, xdomain, secure, issued, url, query, auth)."""
+        return handshake_of(self.request, getattr(self.session, "created", None))
+
+    @property
     def router(self) -> Any:
         """The Router this connection belongs to."""
         return self.session.router
 
     def __repr__(self) -> str:
         return "<%s %s %s>" % (type(self).__name__, self.session.id, self.namespace)
+
+
+def handshake_of(request: "Request", created: Optional[float]) -> Dict[str, Any]:
+    """node's handshake object for a request (``created``: a ``time.monotonic()``)."""
+    now = time.time()
+    issued = now - (time.monotonic() - created) if created is not None else now
+    environ = request.environ
+    path = str(environ.get("PATH_INFO", ""))
+    query = str(environ.get("QUERY_STRING", ""))
+    return {
+        "headers": {name.lower(): value for name, value in request.headers.items()},
+        "time": time.strftime("%a %b %d %Y %H:%M:%S GMT+0000 (Coordinated Universal Time)",
+                              time.gmtime(issued)),
+        "address": request.remote_addr,
+        "xdomain": "HTTP_ORIGIN" in environ,
+        "secure": environ.get("wsgi.url_scheme") == "https",
+        "issued": int(issued * 1000),
+        "url": path + ("?" + query if query else ""),
+        "query": dict(request.args),
+        "auth": {},
+    }
 
 
 def ack_args(value: Any) -> Tuple[Any, ...]:

@@ -7,7 +7,7 @@ never reaches into the router. The router itself travels as ``owner``, an opaque
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping, Type
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Tuple, Type
 
 if TYPE_CHECKING:  # pragma: no cover
     from .adapters.base import Adapter
@@ -21,7 +21,7 @@ class Context:
     """The services of one router, passed down to what it serves."""
 
     __slots__ = ("owner", "settings", "sessions", "adapter", "handler", "namespaces",
-                 "engine_session_class")
+                 "engine_session_class", "server_events")
 
     def __init__(self, owner: Any, settings: "Settings", sessions: "SessionRegistry",
                  adapter: "Adapter", handler: Type["SocketConnection"],
@@ -40,6 +40,9 @@ class Context:
         self.namespaces = namespaces
         #: the session class for Engine.IO clients (``Router.engine_session_class``)
         self.engine_session_class = engine_session_class
+        #: (namespace, event) -> the handler of that event from other servers
+        #: (``@router.server_event``): called with the event's arguments, returns the answer
+        self.server_events: Dict[Tuple[str, str], Callable[..., Any]] = {}
 
     def __repr__(self) -> str:
         return "<Context of %r>" % (self.owner,)

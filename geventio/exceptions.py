@@ -1,7 +1,7 @@
 """The exceptions geventio raises to users."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, List, Optional
 
 
 class GeventioError(Exception):
@@ -22,7 +22,12 @@ class ConnectionRefused(GeventioError):
 
 
 class TimeoutError(GeventioError):  # noqa: A001 - the public name is fixed by the API
-    """``call()`` got no acknowledgement in time."""
+    """``call()`` got no acknowledgement in time. ``responses``: the acknowledgements that
+    came before the timeout (``Router.call``; empty for ``conn.call``)."""
+
+    def __init__(self, message: str = "timeout", responses: Optional[List[Any]] = None) -> None:
+        super().__init__(message)
+        self.responses: List[Any] = list(responses) if responses else []
 
 
 class ConnectionClosed(GeventioError):

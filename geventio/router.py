@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Type
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, Type, TypeVar
 from urllib.parse import parse_qsl
 
 
 from . import cors, message_queue
+from .acks import AckCollector
 from .adapters import Adapter, BroadcastOptions, InMemoryAdapter, Target
 from .connection import SocketConnection
 from .context import Context
@@ -28,6 +29,8 @@ from .transports import (eio_polling, eio_websocket, htmlfile, jsonp_polling,
 from .transports.http import EIOError, Exchange, HTTPError
 
 log = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 #: socket.io 0.6 transport name -> the module that serves it
 LEGACY_TRANSPORTS: Dict[str, Any] = {
@@ -67,7 +70,7 @@ class Router:
                  resource: str = "socket.io", extra_re: Optional[str] = None,
                  extra_sep: Optional[str] = None,
                  namespaces: Optional[Mapping[str, Type[SocketConnection]]] = None,
-                 adapter: Optional[Adapter] = None) -> None:
+                 adapter: Any = None) -> None:
         if not (isinstance(handler, type) and issubclass(handler, SocketConnection)):
             raise TypeError("the handler must be a SocketConnection subclass")
         self.handler = handler
@@ -97,7 +100,7 @@ class Router:
         #: what the sessions, connections and transports of this router are given
         self.context = Context(self, self.settings, self.sessions, self.adapter, handler,
                                self.namespaces, self.engine_session_class)
-        self.adapter.start()
+        self.adapter.start(self.context)
 
     def __repr__(self) -> str:
         return "<Router /%s %s, %d sessions>" % (self.resource, self.handler.__name__,
@@ -197,37 +200,111 @@ class Router:
         self.sessions.close_all("server shutdown")
         self.adapter.close()
 
-    # -- sending from outside a connection ----------------------------------------------
+    # -- sending from outside a connection (every process of a cluster) -----------------
 
     def connections(self, room: Optional[str] = None,
                     namespace: str = "/") -> List[SocketConnection]:
         """The live connections in this process (in ``room`` when given)."""
         return self.adapter.select(namespace, BroadcastOptions.select(room))
 
-    def send(self, message: Any, to: Target = None, skip: Any = None, namespace: str = "/") -> int:
+    def send(self, message: Any, to: Target = None, skip: Any = None, namespace: str = "/",
+             local: bool = False, volatile: bool = False) -> int:
         """Send a message to every connection of ``namespace`` (or in the rooms ``to``),
-        except ``skip``. The message is encoded once per protocol generation. Returns how
-        many connections it was queued for."""
+        except ``skip``, in every process of the cluster (``local``: this one only). The
+        message is encoded once per protocol generation. Returns how many connections of
+        this process it was queued for."""
         items = message if isinstance(message, (list, tuple)) else (message,)
         packets = [sio.Packet(sio.EVENT, namespace, ["message", m]) for m in items]
-        return self.adapter.broadcast(namespace, packets, BroadcastOptions.select(to, skip))
+        return self.adapter.broadcast(namespace, packets,
+                                      BroadcastOptions.select(to, skip, local, volatile))
 
     def emit(self, event: str, *args: Any, to: Target = None, skip: Any = None,
-             namespace: str = "/") -> int:
-        """Emit an event like :meth:`send` sends a message."""
+             namespace: str = "/", local: bool = False, volatile: bool = False) -> int:
+        """Emit an event like :meth:`send` sends a message (``volatile``: dropped for a
+        client whose transport is busy)."""
         packet = sio.Packet(sio.EVENT, namespace, [event, *args])
-        return self.adapter.broadcast(namespace, (packet,), BroadcastOptions.select(to, skip))
+        return self.adapter.broadcast(namespace, (packet,),
+                                      BroadcastOptions.select(to, skip, local, volatile))
+
+    def call(self, event: str, *args: Any, to: Target = None, skip: Any = None,
+             namespace: str = "/", timeout: float = 5.0) -> List[Any]:
+        """Emit to every matching client of every process and block until all acknowledge:
+        the list of their ack values (one per client; a list where one acked several).
+        Raises :class:`geventio.TimeoutError` whose ``.responses`` holds those that came.
+        0.6 clients get the event as a message and are not waited for."""
+        collector = AckCollector(self.adapter.server_count(namespace))
+        packet = sio.Packet(sio.EVENT, namespace, [event, *args])
+        self.adapter.broadcast_with_ack(namespace, packet, BroadcastOptions.select(to, skip),
+                                        timeout, collector.client_count, collector.ack)
+        return collector.wait(timeout, event)
+
+    def fetch_connections(self, room: Target = None, namespace: str = "/",
+                          timeout: Optional[float] = None, skip: Any = None) -> List[Any]:
+        """The connections of every process (node's ``fetchSockets``): this process's
+        SocketConnections and, for the others, RemoteConnections (``.session_id
+        .namespace .rooms .data .handshake``; ``.emit() .send() .join() .leave()
+        .close()`` act wherever the client is). ``timeout``: the adapter's
+        ``requests_timeout`` by default; after it, what came is returned."""
+        return self.adapter.fetch_connections(namespace, BroadcastOptions.select(room, skip),
+                                              timeout)
+
+    def join(self, room: str, to: Target = None, skip: Any = None, namespace: str = "/") -> None:
+        """Make the matching connections of every process join ``room``."""
+        self.adapter.add_rooms(namespace, BroadcastOptions.select(to, skip), (room,))
+
+    def leave(self, room: str, to: Target = None, skip: Any = None,
+              namespace: str = "/") -> None:
+        """Make the matching connections of every process leave ``room``."""
+        self.adapter.del_rooms(namespace, BroadcastOptions.select(to, skip), (room,))
+
+    def disconnect(self, to: Target = None, skip: Any = None, namespace: str = "/",
+                   close: bool = False) -> None:
+        """Disconnect the matching connections of every process (``close``: end their
+        transport too)."""
+        self.adapter.disconnect_connections(namespace, BroadcastOptions.select(to, skip), close)
+
+    def server_side_emit(self, event: str, *args: Any, namespace: str = "/",
+                         callback: Optional[Callable[[List[Any]], None]] = None,
+                         timeout: Optional[float] = None) -> None:
+        """An event to the other servers of the cluster (node's ``serverSideEmit``);
+        ``callback(responses)`` gets their answers (what came, after ``timeout``)."""
+        self.adapter.server_side_emit(namespace, [event, *args], callback, timeout)
+
+    def server_event(self, name: str, namespace: str = "/") -> Callable[[F], F]:
+        """Decorator: the handler of ``name`` events from other servers (geventio or
+        node), called with the event's arguments in a greenlet of its own; its return
+        value answers."""
+        def register(fn: F) -> F:
+            self.context.server_events[(namespace, name)] = fn
+            return fn
+        return register
+
+    def all_rooms(self, namespace: str = "/", timeout: Optional[float] = None) -> Set[str]:
+        """Every room of ``namespace`` in the cluster."""
+        return set(self.adapter.all_rooms(namespace, timeout))
+
+    def server_count(self, namespace: str = "/") -> int:
+        """How many servers the cluster has (1 without a cluster adapter)."""
+        return self.adapter.server_count(namespace)
 
 
 def _adapter(adapter: Any) -> Adapter:
-    """The adapter a router uses: the in-memory one by default."""
+    """The adapter a router uses: the in-memory one by default; a URL names a cluster
+    adapter (``redis://``, ``rediss://``)."""
     if adapter is None:
         adapter = message_queue.default()  # geventio-serve --message-queue
         if adapter is None:
             return InMemoryAdapter()
     if isinstance(adapter, str):
-        raise ValueError("adapter=%r: adapter URLs are not supported yet; pass an "
-                         "adapter object (geventio.adapters.Adapter)" % adapter[:60])
+        scheme = adapter.partition(":")[0].lower()
+        if scheme in ("redis", "rediss", "unix"):
+            from .adapters.redis import RedisAdapter
+            return RedisAdapter(adapter)
+        if scheme in ("amqp", "amqps"):
+            raise ValueError("adapter=%r: the AMQP adapter is not available yet; use a "
+                             "redis:// URL" % adapter[:60])
+        raise ValueError("adapter=%r: unknown adapter URL scheme (redis://, rediss://)"
+                         % adapter[:60])
     if not isinstance(adapter, Adapter):
         raise TypeError("adapter must be a geventio.adapters.Adapter, not %s"
                         % type(adapter).__name__)
@@ -262,9 +339,10 @@ def get_router(handler: Type[SocketConnection], settings: Optional[Mapping[str, 
                resource: str = "socket.io", extra_re: Optional[str] = None,
                extra_sep: Optional[str] = None,
                namespaces: Optional[Mapping[str, Type[SocketConnection]]] = None,
-               adapter: Optional[Adapter] = None) -> Router:
+               adapter: Any = None) -> Router:
     """Build the router serving ``handler`` (see :class:`Router`; settings in
     :class:`geventio.settings.Settings`; ``adapter``: where rooms live, an
-    :class:`geventio.adapters.Adapter`, in-memory by default)."""
+    :class:`geventio.adapters.Adapter` or a URL (``redis://...``: a
+    :class:`geventio.RedisAdapter`), in-memory by default)."""
     return Router(handler, settings=settings, resource=resource, extra_re=extra_re,
                   extra_sep=extra_sep, namespaces=namespaces, adapter=adapter)

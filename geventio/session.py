@@ -139,6 +139,11 @@ class ConnectionSession(Protocol):
     def encode_packets(packets: Sequence["Packet"]) -> List[Any]:
         """Socket.IO EVENT packets (a broadcast) as this class's outbound items."""
 
+    @property
+    def pending(self) -> int:
+        """How many frames wait for the transport (a volatile broadcast skips a session
+        with any)."""
+
 
 class Session:
     """Transport-agnostic state of one client connection."""

@@ -16,7 +16,8 @@ from urllib.parse import parse_qsl
 
 import gevent
 
-from .connection import (CLOSED, OPEN, OPENING, AckWaiter, SocketConnection, ack_args,
+from .acks import DirectAck
+from .connection import (CLOSED, OPEN, OPENING, SocketConnection, ack_args,
                          call_on_open, fail_ack, find_handler)
 from .engine import EngineSession
 from .exceptions import ConnectionRefused
@@ -208,8 +209,8 @@ class SocketIOSession(EngineSession):
             return
         callback, _namespace = entry
         args = data if isinstance(data, list) else [data]
-        if isinstance(callback, AckWaiter):
-            callback(*args)  # call() is blocked on it, maybe in the worker itself
+        if isinstance(callback, DirectAck):
+            callback(*args)  # call() may be blocked on it, maybe in the worker itself
         else:
             self.run(callback, *args)
 

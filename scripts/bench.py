@@ -26,6 +26,11 @@ Cases and targets (geventio / python-socketio):
               yet received by all 1000 clients)
   idle_mem    RSS growth (VmRSS) per idle websocket connection, 5000 clients     <= 0.5x
   connect     Socket.IO connect handshakes/s over websocket (connect, disconnect) >= 1.5x
+  cluster     (--cases cluster; not in the default set) two server processes, one per
+              core, on one private redis-server; 1000 websocket clients split between
+              them; one client's broadcasts reach all: deliveries/s and latency (request to
+              last delivery), geventio (RedisAdapter) vs python-socketio (RedisManager)
+              >= 1.5x and vs node socket.io 4.8 + @socket.io/redis-adapter >= 1x
 
 Next to each number: the load generator's CPU share (its process CPU time / wall time over
 the measured window; it must stay well below 100% of its core for the number to be the
@@ -478,6 +483,158 @@ def print_table(rows: List[Dict[str, Any]], opts: argparse.Namespace) -> None:
                                              ", ".join("%.2fx" % x for x in r["round_ratios"])))
 
 
+# -- the cluster scenario --------------------------------------------------------------------
+
+CLUSTER_IMPLS = ("geventio", "python-socketio", "node")
+NODE_SERVER = os.path.join(BENCH_DIR, "node_server.js")
+REDIS_SERVER = os.environ.get("REDIS_SERVER", "/usr/bin/redis-server")
+CLUSTER_CLIENTS = 1000
+
+
+def start_redis(log_dir: str) -> "tuple[subprocess.Popen, str]":
+    """A private redis-server on a free 127.0.0.1 port (no persistence): (process, URL)."""
+    if not os.access(REDIS_SERVER, os.X_OK):
+        raise BenchError("the cluster scenario needs %s (Debian's redis-server)" % REDIS_SERVER)
+    port = free_port()
+    proc = subprocess.Popen([REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1",
+                             "--save", "", "--appendonly", "no", "--dir", log_dir,
+                             "--logfile", os.path.join(log_dir, "redis.log")],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            start_new_session=True)
+    _children.append(proc)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    return proc, "redis://127.0.0.1:%d/0" % port
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise BenchError("redis-server did not start (see %s)" % log_dir)
+        time.sleep(0.05)
+
+
+def run_cluster(impl: str, opts: argparse.Namespace, cpus: List[int],
+                log_dir: str) -> Dict[str, Any]:
+    """Two ``impl`` servers (one per core) on one private Redis; 1000 WebSocket clients
+    split between them; one client asks its server to broadcast to all: deliveries/s at the
+    clients and the latency from a request to its last delivery."""
+    redis, url = start_redis(log_dir)
+    key = "bench-%d" % os.getpid()
+    ports = [free_port(), free_port()]
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               PYTHONUNBUFFERED="1")
+    servers: List[subprocess.Popen] = []
+    load = None
+    try:
+        for n, port in enumerate(ports):
+            err = open(os.path.join(log_dir, "cluster-%s-%d.server.log" % (impl, n)), "w")
+            if impl == "node":
+                cmd = ["node", NODE_SERVER, json.dumps({"port": port, "redis": url,
+                                                        "key": key})]
+            else:
+                cmd = [sys.executable, SERVER, "--impl", impl, "--port", str(port),
+                       "--transports", "websocket", "--redis", url, "--key", key]
+            server = spawn(cmd, cpus[n], env=env, stdout=subprocess.PIPE, stderr=err,
+                           text=True)
+            servers.append(server)
+            line = Lines(server.stdout).get(time.monotonic() + 30, "the %s server" % impl)
+            if not line or not line.startswith("READY"):
+                raise BenchError("%s cluster server did not start (see %s)" % (impl, log_dir))
+        time.sleep(1.0)  # both subscribed
+        load_cfg = dict(case="broadcast", port=ports[0], ports=ports, clients=CLUSTER_CLIENTS,
+                        concurrency=100, window=8, warmup=opts.warmup, duration=opts.duration,
+                        timeout=opts.duration + 150)
+        load = subprocess.Popen(["taskset", "-c", ",".join(map(str, cpus)), "node", LOADGEN,
+                                 json.dumps(load_cfg)], preexec_fn=_raise_nofile,
+                                start_new_session=True, cwd=ROOT, stdout=subprocess.PIPE,
+                                text=True)
+        _children.append(load)
+        lines = Lines(load.stdout)
+        deadline = time.monotonic() + opts.duration + 160
+        cpu0: List[float] = []
+        t0 = 0.0
+        shares: List[float] = []
+        while True:
+            line = lines.get(deadline, "the cluster load generator (%s)" % impl)
+            if line is None:
+                raise BenchError("cluster load generator exited without a result (%s)" % impl)
+            if line == "MEASURE_START":
+                cpu0, t0 = [cpu_seconds(s.pid) for s in servers], time.monotonic()
+            elif line == "MEASURE_END" and cpu0:
+                wall = time.monotonic() - t0
+                shares = [(cpu_seconds(s.pid) - c) / wall for s, c in zip(servers, cpu0)]
+            elif line.startswith("RESULT "):
+                result = json.loads(line[7:])
+                break
+            elif line.startswith("ERROR "):
+                raise BenchError("cluster load generator (%s): %s" % (impl, line[6:]))
+        for server in servers:
+            if server.poll() is not None:
+                raise BenchError("a %s cluster server died (see %s)" % (impl, log_dir))
+        out = {"rate": result["rate"], "latency_ms": result.get("latency_ms"),
+               "server_cpu": shares, "load_cpu": result.get("cpu_share"), "detail": result}
+        if result.get("bad"):
+            out["warning"] = "%d deliveries out of order" % result["bad"]
+        return out
+    finally:
+        stop(load)
+        for server in servers:
+            stop(server)
+        stop(redis)
+
+
+def cluster_scenario(opts: argparse.Namespace, cpus: List[int]) -> List[Dict[str, Any]]:
+    """Run the cluster scenario for every implementation (``opts.rounds`` times each; the
+    median rate is kept); print one line per run and return the summary rows."""
+    runs: Dict[str, List[Dict[str, Any]]] = {}
+    for rnd in range(opts.rounds):
+        order = CLUSTER_IMPLS if rnd % 2 == 0 else tuple(reversed(CLUSTER_IMPLS))
+        for impl in order:
+            t = time.monotonic()
+            r = run_cluster(impl, opts, cpus, opts.logs)
+            runs.setdefault(impl, []).append(r)
+            lat = r.get("latency_ms") or {}
+            print("  [%d] %-10s %-16s %10s deliv/s  latency p50 %s ms p99 %s ms  server CPU "
+                  "%s  load CPU %s (%.0f s)%s"
+                  % (rnd + 1, "cluster", impl, fmt(r["rate"], "deliv/s"),
+                     _ms(lat.get("p50")), _ms(lat.get("p99")),
+                     "/".join(pct(x) for x in r["server_cpu"]), pct(r.get("load_cpu")),
+                     time.monotonic() - t,
+                     ("  WARNING: " + r["warning"]) if r.get("warning") else ""), flush=True)
+    rows = []
+    for impl in CLUSTER_IMPLS:
+        got = sorted(runs.get(impl, []), key=lambda r: r["rate"])
+        if got:
+            mid = got[len(got) // 2]
+            rows.append({"impl": impl, "rate": mid["rate"], "latency_ms": mid["latency_ms"],
+                         "server_cpu": mid["server_cpu"]})
+    return rows
+
+
+def _ms(value: Optional[float]) -> str:
+    return "-" if value is None else "%.1f" % value
+
+
+def print_cluster_table(rows: List[Dict[str, Any]]) -> None:
+    by = {r["impl"]: r for r in rows}
+    print("cluster: 2 servers (one per core) on one Redis, %d websocket clients split between "
+          "them, broadcasts from one reaching all" % CLUSTER_CLIENTS)
+    for r in rows:
+        lat = r["latency_ms"] or {}
+        print("  %-16s %10s deliv/s   latency p50 %6s ms  p99 %6s ms   server CPU %s"
+              % (r["impl"], fmt(r["rate"], "deliv/s"), _ms(lat.get("p50")),
+                 _ms(lat.get("p99")), "/".join(pct(x) for x in r["server_cpu"])))
+    mine = by.get("geventio")
+    for peer, target in (("python-socketio", 1.5), ("node", 1.0)):
+        if mine and peer in by and by[peer]["rate"]:
+            ratio = mine["rate"] / by[peer]["rate"]
+            print("  geventio / %-16s %.2fx  (target >= %.1fx: %s)"
+                  % (peer, ratio, target, "met" if ratio >= target else "NOT met"))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description="geventio vs python-socketio (gevent) benchmark",
@@ -494,7 +651,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=1,
                         help="repeat every case; the table shows the median")
     parser.add_argument("--cases", default=",".join(c.key for c in CASES),
-                        help="comma-separated subset of: %s" % ", ".join(c.key for c in CASES))
+                        help="comma-separated subset of: %s, cluster (two processes per "
+                        "server on one Redis; not in the default set)"
+                        % ", ".join(c.key for c in CASES))
     parser.add_argument("--only", choices=IMPLS, help="run one server only (no ratios)")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--profile", metavar="DIR",
@@ -520,6 +679,8 @@ def main() -> int:
     opts.idle_clients = opts.idle_clients or (1000 if opts.quick else 5000)
     opts.settle = 0.5 if opts.quick else 1.5
     wanted = [c for c in opts.cases.split(",") if c]
+    with_cluster = "cluster" in wanted
+    wanted = [c for c in wanted if c != "cluster"]
     unknown = set(wanted) - {c.key for c in CASES}
     if unknown:
         parser.error("unknown case(s): %s" % ", ".join(sorted(unknown)))
@@ -566,6 +727,7 @@ def main() -> int:
                              time.monotonic() - t,
                              ("  WARNING: " + r["warning"]) if r.get("warning") else ""),
                           flush=True)
+        cluster_rows = cluster_scenario(opts, cpus) if with_cluster else []
     except KeyboardInterrupt:
         print("\ninterrupted; stopping the servers and the load generator", file=sys.stderr)
         return 130
@@ -577,7 +739,11 @@ def main() -> int:
 
     rows = [summarize(c, results[c.key], opts) for c in cases]
     print()
-    print_table(rows, opts)
+    if rows:
+        print_table(rows, opts)
+    if cluster_rows:
+        print()
+        print_cluster_table(cluster_rows)
     print("\nload CPU = load generator CPU time / wall time on its own core (must stay < ~90%%);"
           "\nserver CPU = server process CPU time / wall time on its core (~100%% = saturated)."
           "\nothers = largest share of the server's core that other processes took during a"
@@ -587,7 +753,8 @@ def main() -> int:
                                                open("/proc/loadavg").read().strip()))
     if opts.json:
         with open(opts.json, "w") as fh:
-            json.dump({"rows": rows, "argv": sys.argv[1:]}, fh, indent=2)
+            json.dump({"rows": rows, "cluster": cluster_rows, "argv": sys.argv[1:]}, fh,
+                      indent=2)
     return 0
 
 

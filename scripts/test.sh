@@ -6,10 +6,13 @@
 #   bash scripts/test.sh tests/test_x.py  # given paths replace tests/
 #
 # Installs: the package with its `test` extra (pip install -e '.[test]'), the Node peers
-# (npm ci) and, when missing, Debian's chromium and haproxy (apt-get; sudo if not root).
+# (npm ci: socket.io clients, node socket.io 4.8 with @socket.io/redis-adapter and -emitter)
+# and, when missing, Debian's chromium, redis-server and haproxy (apt-get; sudo if not root).
+# The tests start their own redis-server and haproxy on free ports; system ones are never used.
 # Each step is skipped when its inputs have not changed since it last succeeded, so a second
 # run goes straight to pytest. Needs Python 3.11 and Node.js >= 20.
-# Environment: PYTHON (interpreter to use; default python3), CHROMIUM_PATH (default /usr/bin/chromium).
+# Environment: PYTHON (interpreter to use; default python3), CHROMIUM_PATH (default /usr/bin/chromium),
+# REDIS_SERVER (default /usr/bin/redis-server).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -80,6 +83,11 @@ fi
 # --- HAProxy for the load-balancer tests (tests/test_haproxy.py) ------------------------------
 if ! command -v haproxy >/dev/null && [ ! -x /usr/sbin/haproxy ]; then
   apt_install haproxy
+fi
+
+# --- redis-server for the cluster tests (each test run starts its own on a free port) -------
+if [ ! -x "${REDIS_SERVER:-/usr/bin/redis-server}" ]; then
+  apt_install redis-server
 fi
 
 # --- The suite ------------------------------------------------------------------------------

@@ -272,9 +272,10 @@ def test_a_router_uses_the_adapter_object_it_is_given():
     assert geventio.get_router(Handler, adapter=adapter).adapter is adapter
 
 
-def test_an_adapter_url_is_refused_with_a_clear_error_until_url_adapters_exist():
-    with pytest.raises(ValueError, match="adapter URLs are not supported yet"):
-        geventio.get_router(Handler, adapter="redis://127.0.0.1:6379/0")
+def test_an_adapter_url_of_an_unknown_scheme_is_refused_with_a_clear_error():
+    # redis:// and rediss:// make a RedisAdapter (tests/test_redis_cluster.py)
+    with pytest.raises(ValueError, match="unknown adapter URL scheme"):
+        geventio.get_router(Handler, adapter="kafka://127.0.0.1:9092")
 
 
 def test_something_that_is_not_an_adapter_is_refused():

@@ -17,12 +17,16 @@ recipient of that class is pushed the same items.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, FrozenSet, Iterable, List, Optional, Sequence, Set, Union
+from typing import (TYPE_CHECKING, Any, Callable, FrozenSet, Iterable, List, Optional,
+                    Sequence, Set, Tuple, Union)
 
+from ..acks import ForwardAck
+from ..exceptions import NotSupported
 from ..protocol.socketio import Packet
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..connection import SocketConnection
+    from ..context import Context
 
 #: rooms to address: None (the whole namespace), one room, or several
 Target = Union[None, str, Iterable[str]]
@@ -33,29 +37,38 @@ class BroadcastOptions:
     namespace) minus those in any room of ``except_rooms`` (a session id names the room
     every connection is in) and minus the connection objects ``except_connections``.
 
-    ``local``: deliver in this process only (a cluster adapter does not publish it)."""
+    ``local``: deliver in this process only (a cluster adapter does not publish it).
+    ``volatile``: skip a connection whose transport is busy (frames already waiting)."""
 
-    __slots__ = ("rooms", "except_rooms", "except_connections", "local")
+    __slots__ = ("rooms", "except_rooms", "except_connections", "local", "volatile")
 
     def __init__(self, rooms: Optional[Sequence[str]] = None,
                  except_rooms: Sequence[str] = (),
-                 except_connections: Sequence["SocketConnection"] = (),
-                 local: bool = False) -> None:
+                 except_connections: Sequence[Any] = (),
+                 local: bool = False, volatile: bool = False) -> None:
         self.rooms = rooms
         self.except_rooms = except_rooms
         self.except_connections = except_connections
         self.local = local
+        self.volatile = volatile
 
     @classmethod
-    def select(cls, to: Target = None, skip: Any = None, local: bool = False
-               ) -> "BroadcastOptions":
-        """Options from the router's ``to`` / ``skip`` arguments: ``skip`` is a
-        connection, a session id or room name, or an iterable of them."""
-        rooms = None if to is None else ((to,) if isinstance(to, str) else tuple(to))
+    def select(cls, to: Any = None, skip: Any = None, local: bool = False,
+               volatile: bool = False) -> "BroadcastOptions":
+        """Options from the router's ``to`` / ``skip`` arguments: each is a room name, a
+        session id, a connection (local or remote: its ``session_id`` room), or an iterable
+        of them."""
+        if to is None:
+            rooms: Optional[Tuple[str, ...]] = None
+        elif isinstance(to, str):
+            rooms = (to,)
+        else:
+            items = (to,) if not hasattr(to, "__iter__") else to
+            rooms = tuple(r if isinstance(r, str) else r.session_id for r in items)
         if skip is None:
-            return cls(rooms, local=local)
+            return cls(rooms, local=local, volatile=volatile)
         names: List[str] = []
-        conns: List["SocketConnection"] = []
+        conns: List[Any] = []
         items = (skip,) if isinstance(skip, (str, bytes)) or not hasattr(skip, "__iter__") \
             else skip
         for item in items:
@@ -63,11 +76,19 @@ class BroadcastOptions:
                 names.append(item)
             else:
                 conns.append(item)
-        return cls(rooms, tuple(names), tuple(conns), local)
+        return cls(rooms, tuple(names), tuple(conns), local, volatile)
+
+    def all_except_rooms(self) -> List[str]:
+        """``except_rooms`` plus the session id of every skipped connection (what another
+        process can match)."""
+        names = list(self.except_rooms)
+        names.extend(c.session_id for c in self.except_connections)
+        return names
 
     def __repr__(self) -> str:
-        return "<BroadcastOptions rooms=%r except=%r+%d local=%s>" % (
-            self.rooms, self.except_rooms, len(self.except_connections), self.local)
+        return "<BroadcastOptions rooms=%r except=%r+%d local=%s volatile=%s>" % (
+            self.rooms, self.except_rooms, len(self.except_connections), self.local,
+            self.volatile)
 
 
 class Adapter(ABC):
@@ -124,7 +145,33 @@ class Adapter(ABC):
 
     # -- cluster-wide operations: this process's part (a cluster adapter adds the rest) ---
 
-    def fetch_connections(self, namespace: str, opts: BroadcastOptions) -> List[Any]:
+    def broadcast_with_ack(self, namespace: str, packet: Packet, opts: BroadcastOptions,
+                           timeout: float, client_count: Callable[[int], None],
+                           ack: Callable[[Any], None]) -> None:
+        """Emit ``packet`` to the connections ``opts`` addresses asking each to acknowledge:
+        ``client_count(n)`` once with how many will (0.6 clients cannot: they get the event
+        as a message and are not counted), then ``ack(value)`` per acknowledgement (see
+        :func:`geventio.acks.ack_value`), called where it is read."""
+        event, args = packet.data[0], tuple(packet.data[1:])
+        counted = 0
+        encoded: dict = {}
+        for conn in self.select(namespace, opts):
+            session = conn.session
+            try:
+                session.check_acks_supported()
+            except NotSupported:
+                cls = type(session)
+                items = encoded.get(cls)
+                if items is None:
+                    items = encoded[cls] = cls.encode_packets((packet,))
+                session.push_for(conn, items)
+                continue
+            counted += 1
+            session.send_event(conn, event, args, ForwardAck(ack))
+        client_count(counted)
+
+    def fetch_connections(self, namespace: str, opts: BroadcastOptions,
+                          timeout: Optional[float] = None) -> List[Any]:
         """The connections ``opts`` addresses (node's ``fetchSockets``)."""
         return list(self.select(namespace, opts))
 
@@ -152,18 +199,27 @@ class Adapter(ABC):
             else:
                 conn.close()
 
-    def all_rooms(self, namespace: str) -> Set[str]:
+    def server_side_emit(self, namespace: str, data: List[Any],
+                         callback: Optional[Callable[[List[Any]], None]] = None,
+                         timeout: Optional[float] = None) -> None:
+        """Send the event ``data`` (``[event, *args]``) to the other servers; with
+        ``callback``, call it with their answers (here: there are none)."""
+        if callback is not None:
+            callback([])
+
+    def all_rooms(self, namespace: str, timeout: Optional[float] = None) -> Set[str]:
         """Every room of ``namespace`` (in every server of the cluster)."""
         return self.rooms(namespace)
 
-    def server_count(self) -> int:
+    def server_count(self, namespace: str = "/") -> int:
         """How many servers share these rooms."""
         return 1
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Called once by the router that uses this adapter, before it serves."""
+    def start(self, context: Optional["Context"] = None) -> None:
+        """Called once by the router that uses this adapter, before it serves, with what
+        it serves (namespaces, server-side event handlers)."""
         return None
 
     def close(self) -> None:

@@ -105,6 +105,9 @@ class InMemoryAdapter(Adapter):
     def broadcast(self, namespace: str, packets: Sequence[Packet],
                   opts: BroadcastOptions) -> int:
         targets = self.select(namespace, opts)
+        if opts.volatile:
+            # dropped for a client whose transport is busy (frames already waiting)
+            targets = [c for c in targets if not c.session.pending]
         encoded: Dict[type, list] = {}
         for conn in targets:
             session = conn.session

@@ -25,6 +25,7 @@ const net = require('net');
 const cfg = Object.assign({
   host: '127.0.0.1',
   port: 8000,
+  ports: null,          // broadcast: client i connects to ports[i % ports.length] (a cluster)
   path: '/socket.io/',
   clients: 50,
   warmup: 2,            // seconds before the measured window
@@ -79,17 +80,17 @@ function endWindow() {
 
 // Resolves with a connected RawWs (below) once the namespace "/" is connected ("40{...}").
 // Afterwards every text message other than a ping goes to ws.onPacket(str).
-function connectWs() {
-  return new Promise((resolve, reject) => { new RawWs(resolve, reject); });
+function connectWs(port) {
+  return new Promise((resolve, reject) => { new RawWs(resolve, reject, port); });
 }
 
-async function connectMany(n, concurrency) {
+async function connectMany(n, concurrency, ports) {
   const list = new Array(n);
   let next = 0;
   async function worker() {
     while (next < n) {
       const i = next++;
-      list[i] = await connectWs();
+      list[i] = await connectWs(ports ? ports[i % ports.length] : cfg.port);
     }
   }
   const workers = [];
@@ -460,8 +461,10 @@ async function pollEcho() {
 // counted at the clients.
 async function broadcast() {
   const N = cfg.clients;
-  const clients = await connectMany(N, cfg.concurrency);
+  const clients = await connectMany(N, cfg.concurrency, cfg.ports);
   const pending = new Map();   // seq -> clients that got it
+  const sentAt = new Map();    // seq -> when it was sent
+  const latencies = [];        // seconds from sending to the last client receiving it
   let sent = 0, done = 0, deliveries = 0, bad = 0, stopping = false, lastProgress = now();
   const driver = clients[0];
   const PREFIX = '42["tick",';
@@ -469,6 +472,7 @@ async function broadcast() {
     while (!stopping && sent - done < cfg.window) {
       driver.send(`42["broadcast",${sent}]`);
       pending.set(sent, 0);
+      sentAt.set(sent, now());
       sent++;
     }
   };
@@ -482,7 +486,13 @@ async function broadcast() {
       if (win.on) deliveries++;
       lastProgress = now();
       const got = pending.get(seq) + 1;
-      if (got >= N) { pending.delete(seq); done++; pump(); } else pending.set(seq, got);
+      if (got >= N) {
+        pending.delete(seq);
+        if (win.on) latencies.push(now() - sentAt.get(seq));
+        sentAt.delete(seq);
+        done++;
+        pump();
+      } else pending.set(seq, got);
     };
     ws.onClose = () => { if (!stopping) fail('server closed a broadcast client'); };
   });
@@ -500,7 +510,11 @@ async function broadcast() {
   clearInterval(watchdog);
   await sleep(0.2);
   await closeAll(clients);
-  return { count: n, rate: n / w.seconds, broadcasts: sent - sent0, bad, ...w };
+  latencies.sort((a, b) => a - b);
+  const q = (f) => (latencies.length ? latencies[Math.min(latencies.length - 1,
+    Math.floor(f * latencies.length))] * 1000 : null);
+  return { count: n, rate: n / w.seconds, broadcasts: sent - sent0, bad,
+    latency_ms: { p50: q(0.5), p99: q(0.99) }, ...w };
 }
 
 // 4. Idle connections: warm up, wait for "go", connect N clients, report, wait for "done".
@@ -584,8 +598,8 @@ const wsText = (s) => wsFrame(0x1, Buffer.from(s, 'utf8'));
 // protocol error (the socket is then destroyed), ws.close() for "41" plus the closing
 // handshake, ws.terminate() to drop the connection.
 class RawWs {
-  constructor(onConnected, onFail) {
-    this.sock = net.connect({ host: cfg.host, port: cfg.port, localAddress: nextSource() });
+  constructor(onConnected, onFail, port) {
+    this.sock = net.connect({ host: cfg.host, port: port || cfg.port, localAddress: nextSource() });
     this.sock.setNoDelay(true);
     // 0 upgrade sent, 1 open awaited, 2 "40" awaited, 3 connected, 4 close sent, 5 done
     this.state = 0;

@@ -10,6 +10,9 @@ the same two events:
 * ``echo(data)`` acknowledges with ``data``;
 * ``broadcast(seq)`` emits ``tick(seq, PAYLOAD)`` to every client of the namespace.
 
+``--redis URL --key KEY``: a member of a cluster on that Redis (geventio's RedisAdapter,
+python-socketio's RedisManager): ``broadcast`` then reaches the clients of every member.
+
 Prints ``READY <pid>`` on stdout once listening, then serves until killed. scripts/bench.py
 starts it pinned to one core (taskset).
 
@@ -32,7 +35,8 @@ PING_TIMEOUT = 20.0
 MAX_HTTP_BUFFER_SIZE = 1_000_000
 
 
-def serve_geventio(host: str, port: int, transports: list) -> None:
+def serve_geventio(host: str, port: int, transports: list, redis: str = "",
+                   key: str = "socket.io") -> None:
     import geventio
 
     class Bench(geventio.SocketConnection):
@@ -44,9 +48,10 @@ def serve_geventio(host: str, port: int, transports: list) -> None:
         def broadcast(self, seq):
             self.router.emit("tick", seq, PAYLOAD)
 
+    adapter = geventio.RedisAdapter(redis, key=key) if redis else None
     router = geventio.get_router(Bench, settings=dict(
         transports=transports, ping_interval=PING_INTERVAL, ping_timeout=PING_TIMEOUT,
-        max_http_buffer_size=MAX_HTTP_BUFFER_SIZE))
+        max_http_buffer_size=MAX_HTTP_BUFFER_SIZE), adapter=adapter)
     app = geventio.Application([router.route()], socket_io_port=port,
                                socket_io_address=host, flash_policy_port=None)
     server = geventio.SocketServer(app, auto_start=False)  # sets TCP_NODELAY itself
@@ -55,7 +60,8 @@ def serve_geventio(host: str, port: int, transports: list) -> None:
     server.serve_forever()
 
 
-def serve_python_socketio(host: str, port: int, transports: list) -> None:
+def serve_python_socketio(host: str, port: int, transports: list, redis: str = "",
+                          key: str = "socket.io") -> None:
     import socketio
     from gevent import pywsgi
     from geventwebsocket.handler import WebSocketHandler
@@ -68,10 +74,12 @@ def serve_python_socketio(host: str, port: int, transports: list) -> None:
                 pass
             super().handle()
 
+    manager = socketio.RedisManager(redis, channel=key) if redis else None
     sio = socketio.Server(
-        async_mode="gevent", transports=transports, ping_interval=PING_INTERVAL,
-        ping_timeout=PING_TIMEOUT, max_http_buffer_size=MAX_HTTP_BUFFER_SIZE,
-        http_compression=False, logger=False, engineio_logger=False)
+        async_mode="gevent", transports=transports, client_manager=manager,
+        ping_interval=PING_INTERVAL, ping_timeout=PING_TIMEOUT,
+        max_http_buffer_size=MAX_HTTP_BUFFER_SIZE, http_compression=False, logger=False,
+        engineio_logger=False)
 
     @sio.event
     def echo(sid, data):
@@ -142,16 +150,23 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--transports", default="polling,websocket")
     parser.add_argument("--tracemalloc", metavar="FILE", help="memory profile (see above)")
+    parser.add_argument("--redis", default="", metavar="URL",
+                        help="a cluster member on this Redis (geventio: RedisAdapter; "
+                        "python-socketio: RedisManager)")
+    parser.add_argument("--key", default="socket.io", help="the cluster's channel prefix")
     args = parser.parse_args()
     if args.tracemalloc:
         enable_tracemalloc(args.tracemalloc)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     transports = [t for t in args.transports.split(",") if t]
+    if args.redis:
+        from gevent import monkey
+        monkey.patch_all()  # redis-py must not block the event loop
     if args.impl == "geventio":
-        serve_geventio(args.host, args.port, transports)
+        serve_geventio(args.host, args.port, transports, args.redis, args.key)
     else:
-        serve_python_socketio(args.host, args.port, transports)
+        serve_python_socketio(args.host, args.port, transports, args.redis, args.key)
 
 
 if __name__ == "__main__":

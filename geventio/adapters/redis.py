@@ -1,0 +1,605 @@
+"""RedisAdapter: rooms and broadcasts shared by many processes over Redis pub/sub.
+
+Wire-compatible with node's ``@socket.io/redis-adapter`` 8.x (classic pub/sub; the format is
+:mod:`geventio.protocol.redis_wire`), so geventio processes and node socket.io servers can
+share one Redis, one set of rooms and one set of requests.
+
+Per process: one subscriber greenlet on one connection (PSUBSCRIBE ``{key}#{nsp}#*``,
+SUBSCRIBE the request and response channels of every namespace), resubscribing with backoff
+when Redis goes away; one publisher greenlet draining a bounded queue in order (pipelined),
+so a process's broadcasts and requests reach Redis in the order they were made and a caller
+never waits for Redis to publish; requests (``server_count``) on a small pool. Messages from
+other servers are delivered to local clients from the subscriber greenlet (delivery only
+queues frames: it never blocks); whatever may block (a server-side event handler) runs in a
+greenlet of its own. Pub/sub is at-most-once: what is published while Redis is unreachable is
+logged and lost.
+
+redis-py is a blocking library: it cooperates with gevent only on a monkey-patched ``socket``
+module, so :meth:`RedisAdapter.start` refuses to run without it.
+"""
+from __future__ import annotations
+
+import logging
+from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Set, Tuple)
+
+import gevent
+from gevent.event import Event
+from gevent.queue import Queue
+
+from ..protocol import redis_wire as wire
+from ..protocol.redis_wire import RequestType
+from ..protocol.socketio import EVENT, Packet
+from .base import BroadcastOptions
+from .memory import InMemoryAdapter
+from .remote import RemoteConnection
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..connection import SocketConnection
+    from ..context import Context
+
+log = logging.getLogger(__name__)
+
+#: messages waiting for the publisher; beyond this (Redis unreachable or too slow) new ones
+#: are dropped and counted in the log
+MAX_PUBLISH_QUEUE = 100_000
+#: the subscriber's reconnect delays: first, and the ceiling it doubles to
+BACKOFF_FIRST = 0.1
+BACKOFF_MAX = 5.0
+
+_STOP = object()
+
+
+class _Pending:
+    """One request of ours waiting for the other servers' responses."""
+
+    __slots__ = ("type", "expected", "count", "items", "done")
+
+    def __init__(self, kind: RequestType, expected: int) -> None:
+        self.type = kind
+        self.expected = expected
+        self.count = 0
+        self.items: List[Any] = []
+        self.done = Event()
+
+    def answered(self, items: Sequence[Any] = ()) -> None:
+        self.count += 1
+        self.items.extend(items)
+        if self.count >= self.expected:
+            self.done.set()
+
+
+class RedisAdapter(InMemoryAdapter):
+    """The local index of :class:`InMemoryAdapter`, plus Redis pub/sub to the other servers
+    (geventio or node) sharing ``key``. ``requests_timeout``: how long requests to the others
+    wait (seconds). Other keyword arguments go to ``redis.Redis.from_url``."""
+
+    __slots__ = ("url", "key", "requests_timeout", "uid", "_options", "_redis", "_client",
+                 "_channels", "_by_pattern", "_by_channel", "_requests", "_ack_requests",
+                 "_queue", "_dropped", "_subscriber", "_publisher", "_context", "_closed",
+                 "_subscribed", "_pubsub")
+
+    def __init__(self, url: str = "redis://127.0.0.1:6379/0", key: str = "socket.io",
+                 requests_timeout: float = 5.0, **redis_options: Any) -> None:
+        super().__init__()
+        wire.require_msgpack()
+        try:
+            import redis
+        except ImportError:
+            raise ImportError("geventio.RedisAdapter needs redis-py and msgpack: "
+                              "pip install 'geventio[redis]'") from None
+        self._redis = redis
+        self.url = url
+        self.key = key
+        self.requests_timeout = requests_timeout
+        #: this process's id on the wire (node: one per namespace adapter)
+        self.uid = wire.new_uid()
+        # No socket_timeout: the subscriber's connection waits for messages indefinitely.
+        options: Dict[str, Any] = {"protocol": 2, "socket_keepalive": True,
+                                   "socket_connect_timeout": 5.0,
+                                   "health_check_interval": 30}
+        options.update(redis_options)
+        self._options = options
+        self._client: Any = None
+        self._channels: Dict[str, wire.Channels] = {}
+        self._by_pattern: Dict[str, wire.Channels] = {}
+        self._by_channel: Dict[str, wire.Channels] = {}
+        self._requests: Dict[str, _Pending] = {}
+        self._ack_requests: Dict[str, Tuple[Callable[[int], None], Callable[[Any], None]]] = {}
+        self._queue: Queue = Queue()
+        self._dropped = 0
+        self._subscriber: Optional[gevent.Greenlet] = None
+        self._publisher: Optional[gevent.Greenlet] = None
+        self._context: Optional["Context"] = None
+        self._closed = False
+        #: set while the subscriber is subscribed (tests wait on it)
+        self._subscribed = Event()
+        self._pubsub: Any = None
+
+    def __repr__(self) -> str:
+        return "<RedisAdapter %s key=%r uid=%s>" % (self.url.rpartition("@")[2], self.key,
+                                                   self.uid)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self, context: Optional["Context"] = None) -> None:
+        from gevent import monkey
+        if not monkey.is_module_patched("socket"):
+            raise RuntimeError(
+                "geventio.RedisAdapter needs gevent's monkey patching (redis-py would block "
+                "the event loop): call gevent.monkey.patch_all() first (geventio-serve does)")
+        self._context = context
+        namespaces = list(context.namespaces) if context is not None else ["/"]
+        for namespace in namespaces:
+            self._add_namespace(namespace)
+        self._client = self._redis.Redis.from_url(self.url, **self._options)
+        self._publisher = gevent.spawn(self._publish_loop)
+        self._subscriber = gevent.spawn(self._subscribe_loop)
+
+    def _add_namespace(self, namespace: str) -> None:
+        channels = wire.Channels(self.key, namespace)
+        self._channels[namespace] = channels
+        self._by_pattern[channels.pattern] = channels
+        self._by_channel[channels.request] = channels
+        self._by_channel[channels.response] = channels
+        self._by_channel[channels.specific_response(self.uid)] = channels
+
+    def wait_subscribed(self, timeout: Optional[float] = None) -> bool:
+        """Block until the subscriber is subscribed (True), or ``timeout`` passed."""
+        return self._subscribed.wait(timeout)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        publisher = self._publisher
+        if publisher is not None:
+            publisher.join(2.0)
+            publisher.kill(block=False)
+        if self._subscriber is not None:
+            self._subscriber.kill(block=True, timeout=2.0)
+        for pending in self._requests.values():
+            pending.done.set()
+        self._requests.clear()
+        self._ack_requests.clear()
+        if self._client is not None:
+            try:
+                self._client.close()
+            except Exception:  # pragma: no cover - closing a broken pool
+                log.debug("closing the Redis client failed", exc_info=True)
+
+    # -- publishing ----------------------------------------------------------------------
+
+    def _publish(self, channel: str, body: bytes) -> None:
+        """Queue one PUBLISH (never blocks)."""
+        if self._closed:
+            return
+        if self._queue.qsize() >= MAX_PUBLISH_QUEUE:
+            self._dropped += 1
+            if self._dropped == 1 or self._dropped % 10_000 == 0:
+                log.warning("Redis publish queue full (%d): %d messages dropped so far",
+                            MAX_PUBLISH_QUEUE, self._dropped)
+            return
+        self._queue.put((channel, body))
+
+    def _publish_loop(self) -> None:
+        queue = self._queue
+        while True:
+            first = queue.get()
+            if first is _STOP:
+                return
+            batch = [first]
+            while len(batch) < 1000 and not queue.empty():
+                item = queue.get_nowait()
+                if item is _STOP:
+                    self._send(batch)
+                    return
+                batch.append(item)
+            self._send(batch)
+
+    def _send(self, batch: List[Tuple[str, bytes]]) -> None:
+        try:
+            if len(batch) == 1:
+                self._client.publish(*batch[0])
+            else:
+                pipe = self._client.pipeline(transaction=False)
+                for channel, body in batch:
+                    pipe.publish(channel, body)
+                pipe.execute()
+        except Exception as exc:
+            log.warning("Redis unreachable (%s): %d messages not delivered to other servers",
+                        exc, len(batch))
+
+    # -- subscribing ---------------------------------------------------------------------
+
+    def _subscribe_loop(self) -> None:
+        delay = BACKOFF_FIRST
+        failures = 0
+        while not self._closed:
+            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            self._pubsub = pubsub
+            try:
+                pubsub.psubscribe(*self._by_pattern)
+                pubsub.subscribe(*self._by_channel)
+                if failures:
+                    log.warning("resubscribed to Redis at %s after %d failed attempts",
+                                self.url.rpartition("@")[2], failures)
+                failures = 0
+                delay = BACKOFF_FIRST
+                self._subscribed.set()
+                for message in pubsub.listen():
+                    self._on_redis_message(message)
+            except gevent.GreenletExit:
+                raise
+            except Exception as exc:
+                self._subscribed.clear()
+                failures += 1
+                if failures == 1 or failures % 20 == 0:
+                    log.warning("Redis subscription lost or refused (%s); retrying in %.1f s "
+                                "(attempt %d)", exc, delay, failures)
+                gevent.sleep(delay)
+                delay = min(delay * 2, BACKOFF_MAX)
+            finally:
+                self._subscribed.clear()
+                try:
+                    pubsub.close()
+                except Exception:  # pragma: no cover - closing a broken connection
+                    log.debug("closing the pubsub connection failed", exc_info=True)
+
+    def _on_redis_message(self, message: Dict[str, Any]) -> None:
+        kind = message.get("type")
+        try:
+            if kind == b"pmessage" or kind == "pmessage":
+                pattern = _text(message["pattern"])
+                channels = self._by_pattern.get(pattern)
+                if channels is not None:
+                    self._on_broadcast(channels, _text(message["channel"]), message["data"])
+            elif kind == b"message" or kind == "message":
+                channel = _text(message["channel"])
+                channels = self._by_channel.get(channel)
+                if channels is None:
+                    return
+                if channel == channels.request:
+                    self._on_request(channels, message["data"])
+                else:
+                    self._on_response(message["data"])
+        except Exception:
+            log.exception("a message from Redis on %r could not be handled",
+                          message.get("channel"))
+
+    # -- broadcasts ----------------------------------------------------------------------
+
+    def broadcast(self, namespace: str, packets: Sequence[Packet],
+                  opts: BroadcastOptions) -> int:
+        if not opts.local:
+            channels = self._channels.get(namespace)
+            if channels is not None:
+                rooms = list(opts.rooms or ())
+                except_rooms = opts.all_except_rooms()
+                flags = {"volatile": True} if opts.volatile else {}
+                channel = channels.for_rooms(rooms)
+                for packet in packets:
+                    self._publish(channel, wire.encode_broadcast(
+                        self.uid, namespace, packet.data, rooms, except_rooms, flags))
+        return super().broadcast(namespace, packets, opts)
+
+    def _on_broadcast(self, channels: wire.Channels, channel: str, body: bytes) -> None:
+        room = channels.room_of(channel)
+        namespace = channels.namespace
+        if room is None or (room and (namespace, room) not in self._members):
+            return  # node's rule: a room channel counts only where the room exists
+        message = wire.decode_broadcast(body)
+        if message.uid == self.uid or message.namespace != namespace:
+            return
+        opts = BroadcastOptions(message.rooms or None, message.except_rooms,
+                                volatile=bool(message.flags.get("volatile")))
+        self._deliver(namespace, (Packet(EVENT, namespace, message.data),), opts)
+
+    def _deliver(self, namespace: str, packets: Sequence[Packet],
+                 opts: BroadcastOptions) -> None:
+        """Another server's broadcast to the local connections ``opts`` addresses, encoded
+        once per session class. A generation that cannot carry it (bytes to a 0.6 client)
+        is logged and skipped; the others still get it."""
+        targets = self.select(namespace, opts)
+        if opts.volatile:
+            targets = [c for c in targets if not c.session.pending]
+        encoded: Dict[type, Optional[list]] = {}
+        for conn in targets:
+            session = conn.session
+            cls = type(session)
+            if cls in encoded:
+                items = encoded[cls]
+            else:
+                try:
+                    items = encoded[cls] = cls.encode_packets(packets)
+                except Exception as exc:
+                    items = encoded[cls] = None
+                    log.warning("a broadcast from another server cannot reach %s clients "
+                                "(%s: %s)", cls.__name__, type(exc).__name__, exc)
+            if items is not None:
+                session.push_for(conn, items)
+
+    def broadcast_with_ack(self, namespace: str, packet: Packet, opts: BroadcastOptions,
+                           timeout: float, client_count: Callable[[int], None],
+                           ack: Callable[[Any], None]) -> None:
+        channels = self._channels.get(namespace)
+        if not opts.local and channels is not None:
+            request_id = wire.new_uid()
+            self._ack_requests[request_id] = (client_count, ack)
+            gevent.spawn_later(timeout, self._ack_requests.pop, request_id, None)
+            flags: Dict[str, Any] = {"timeout": int(timeout * 1000)}
+            self._publish(channels.request, wire.encode_request({
+                "uid": self.uid, "requestId": request_id, "type": int(RequestType.BROADCAST),
+                "packet": {"type": EVENT, "data": packet.data, "nsp": namespace},
+                "opts": {"rooms": list(opts.rooms or ()), "except": opts.all_except_rooms(),
+                         "flags": flags}}))
+        super().broadcast_with_ack(namespace, packet, opts, timeout, client_count, ack)
+
+    # -- requests to the others ----------------------------------------------------------
+
+    def server_count(self, namespace: str = "/") -> int:
+        channels = self._channels.get(namespace)
+        if channels is None or self._client is None:
+            return 1
+        try:
+            counts = self._client.pubsub_numsub(channels.request)
+        except Exception as exc:
+            log.warning("Redis unreachable (%s): counting this server only", exc)
+            return 1
+        return max(1, int(counts[0][1])) if counts else 1
+
+    def _request(self, namespace: str, kind: RequestType, expected: int,
+                 fields: Dict[str, Any], timeout: Optional[float]) -> Optional[_Pending]:
+        """Publish a request and wait for ``expected`` responses (or the timeout): the
+        pending request with what came; None when there was nobody to ask."""
+        channels = self._channels.get(namespace)
+        if channels is None or expected <= 0:
+            return None
+        request_id = wire.new_uid()
+        pending = self._requests[request_id] = _Pending(kind, expected)
+        message = {"uid": self.uid, "requestId": request_id, "type": int(kind)}
+        message.update(fields)
+        self._publish(channels.request, wire.encode_request(message))
+        wait = self.requests_timeout if timeout is None else timeout
+        try:
+            if not pending.done.wait(wait):
+                log.warning("%s request %s: %d of %d servers answered within %s s",
+                            kind.name, request_id, pending.count, expected, wait)
+        finally:
+            self._requests.pop(request_id, None)
+        return pending
+
+    def fetch_connections(self, namespace: str, opts: BroadcastOptions,
+                          timeout: Optional[float] = None) -> List[Any]:
+        found: List[Any] = list(self.select(namespace, opts))
+        if opts.local:
+            return found
+        pending = self._request(namespace, RequestType.REMOTE_FETCH,
+                                self.server_count(namespace) - 1,
+                                {"opts": wire.request_opts(opts.rooms or (),
+                                                           opts.all_except_rooms())}, timeout)
+        if pending is not None:
+            for entry in pending.items:
+                try:
+                    found.append(RemoteConnection.from_wire(self, namespace, entry))
+                except ValueError:
+                    log.debug("ignored a malformed fetched socket %r", entry)
+        return found
+
+    def all_rooms(self, namespace: str, timeout: Optional[float] = None) -> Set[str]:
+        rooms = self.rooms(namespace)
+        pending = self._request(namespace, RequestType.ALL_ROOMS,
+                                self.server_count(namespace) - 1, {}, timeout)
+        if pending is not None:
+            rooms.update(r for r in pending.items if isinstance(r, str))
+        return rooms
+
+    def _fire(self, namespace: str, message: Dict[str, Any]) -> None:
+        channels = self._channels.get(namespace)
+        if channels is not None:
+            message = {"uid": self.uid, **message}
+            self._publish(channels.request, wire.encode_request(message))
+
+    def add_rooms(self, namespace: str, opts: BroadcastOptions, rooms: Any) -> None:
+        rooms = list(rooms)
+        if not opts.local:
+            self._fire(namespace, {"type": int(RequestType.REMOTE_JOIN), "opts": wire.request_opts(
+                opts.rooms or (), opts.all_except_rooms()), "rooms": rooms})
+        super().add_rooms(namespace, opts, rooms)
+
+    def del_rooms(self, namespace: str, opts: BroadcastOptions, rooms: Any) -> None:
+        rooms = list(rooms)
+        if not opts.local:
+            self._fire(namespace, {"type": int(RequestType.REMOTE_LEAVE),
+                                   "opts": wire.request_opts(opts.rooms or (),
+                                                             opts.all_except_rooms()),
+                                   "rooms": rooms})
+        super().del_rooms(namespace, opts, rooms)
+
+    def disconnect_connections(self, namespace: str, opts: BroadcastOptions,
+                               close: bool = False) -> None:
+        if not opts.local:
+            self._fire(namespace, {"type": int(RequestType.REMOTE_DISCONNECT),
+                                   "opts": wire.request_opts(opts.rooms or (),
+                                                             opts.all_except_rooms()),
+                                   "close": bool(close)})
+        super().disconnect_connections(namespace, opts, close)
+
+    def server_side_emit(self, namespace: str, data: List[Any],
+                         callback: Optional[Callable[[List[Any]], None]] = None,
+                         timeout: Optional[float] = None) -> None:
+        if callback is None:
+            self._fire(namespace, {"type": int(RequestType.SERVER_SIDE_EMIT), "data": data})
+            return
+        expected = self.server_count(namespace) - 1
+        if expected <= 0:
+            callback([])
+            return
+
+        def gather() -> None:
+            pending = self._request(namespace, RequestType.SERVER_SIDE_EMIT, expected,
+                                    {"data": data}, timeout)
+            callback(list(pending.items) if pending is not None else [])
+        gevent.spawn(gather)
+
+    # -- requests from the others --------------------------------------------------------
+
+    def _on_request(self, channels: wire.Channels, body: bytes) -> None:
+        request = wire.decode_request(body)
+        request_id = request.get("requestId")
+        if request.get("uid") == self.uid or request_id in self._requests \
+                or request_id in self._ack_requests:
+            return  # our own
+        kind = request.get("type")
+        namespace = channels.namespace
+        if kind == RequestType.SOCKETS:
+            rooms = request.get("rooms") or None
+            ids = [c.session_id for c in self.select(namespace, BroadcastOptions(rooms))]
+            self._respond(channels, request, {"requestId": request_id, "sockets": ids})
+        elif kind == RequestType.ALL_ROOMS:
+            self._respond(channels, request, {"requestId": request_id,
+                                              "rooms": sorted(self.rooms(namespace))})
+        elif kind in (RequestType.REMOTE_JOIN, RequestType.REMOTE_LEAVE,
+                      RequestType.REMOTE_DISCONNECT):
+            self._on_membership_request(channels, request, kind)
+        elif kind == RequestType.REMOTE_FETCH:
+            rooms, except_rooms = wire.read_opts(request)
+            conns = self.select(namespace, BroadcastOptions(rooms or None, except_rooms))
+            self._respond(channels, request, {"requestId": request_id,
+                                              "sockets": [_describe(c) for c in conns]})
+        elif kind == RequestType.SERVER_SIDE_EMIT:
+            gevent.spawn(self._on_server_side_emit, channels, request)
+        elif kind == RequestType.BROADCAST:
+            self._on_broadcast_request(channels, request)
+        else:
+            log.debug("ignored a request of unknown type %r", kind)
+
+    def _on_membership_request(self, channels: wire.Channels, request: Dict[str, Any],
+                               kind: int) -> None:
+        namespace = channels.namespace
+        if "opts" in request:
+            rooms, except_rooms = wire.read_opts(request)
+            opts = BroadcastOptions(rooms or None, except_rooms, local=True)
+            if kind == RequestType.REMOTE_JOIN:
+                InMemoryAdapter.add_rooms(self, namespace, opts, request.get("rooms") or ())
+            elif kind == RequestType.REMOTE_LEAVE:
+                InMemoryAdapter.del_rooms(self, namespace, opts, request.get("rooms") or ())
+            else:
+                InMemoryAdapter.disconnect_connections(self, namespace, opts,
+                                                       bool(request.get("close")))
+            return
+        # node 7.x requesters: one socket by id, answered with {"requestId"}
+        sid = request.get("sid")
+        targets = self.select(namespace, BroadcastOptions((sid,))) if isinstance(sid, str) \
+            else []
+        if not targets:
+            return
+        conn = targets[0]
+        room = str(request.get("room"))
+        if kind == RequestType.REMOTE_JOIN:
+            self.join(conn, room)
+        elif kind == RequestType.REMOTE_LEAVE:
+            self.leave(conn, room)
+        elif request.get("close"):
+            conn.session.close("closed by the server")
+        else:
+            conn.close()
+        self._respond(channels, request, {"requestId": request.get("requestId")})
+
+    def _on_server_side_emit(self, channels: wire.Channels, request: Dict[str, Any]) -> None:
+        data = request.get("data")
+        if not isinstance(data, list) or not data or not isinstance(data[0], str):
+            return
+        handlers = self._context.server_events if self._context is not None else {}
+        handler = handlers.get((channels.namespace, data[0]))
+        answer = None
+        if handler is None:
+            log.debug("no @server_event handler for %r on %s", data[0], channels.namespace)
+        else:
+            try:
+                answer = handler(*data[1:])
+            except Exception:
+                log.exception("@server_event handler of %r raised", data[0])
+        if request.get("requestId") is not None:
+            # node answers on the generic response channel, whatever its configuration
+            self._publish(channels.response, _encode_answer({
+                "type": int(RequestType.SERVER_SIDE_EMIT),
+                "requestId": request["requestId"], "data": answer}))
+
+    def _on_broadcast_request(self, channels: wire.Channels, request: Dict[str, Any]) -> None:
+        packet = request.get("packet") or {}
+        data = packet.get("data")
+        if not isinstance(data, list) or not data:
+            return
+        namespace = channels.namespace
+        request_id = request.get("requestId")
+        rooms, except_rooms = wire.read_opts(request)
+        flags = (request.get("opts") or {}).get("flags") or {}
+        timeout = float(flags.get("timeout") or self.requests_timeout * 1000) / 1000
+
+        def count(n: int) -> None:
+            self._respond(channels, request, {
+                "type": int(RequestType.BROADCAST_CLIENT_COUNT), "requestId": request_id,
+                "clientCount": n})
+
+        def acked(value: Any) -> None:
+            self._respond(channels, request, {
+                "type": int(RequestType.BROADCAST_ACK), "requestId": request_id,
+                "packet": value}, binary=True)
+        opts = BroadcastOptions(rooms or None, except_rooms, local=True)
+        InMemoryAdapter.broadcast_with_ack(self, namespace, Packet(EVENT, namespace, data),
+                                           opts, timeout, count, acked)
+
+    def _respond(self, channels: wire.Channels, request: Dict[str, Any],
+                 response: Dict[str, Any], binary: Optional[bool] = None) -> None:
+        self._publish(channels.response, _encode_answer(response, binary))
+
+    # -- responses to ours ---------------------------------------------------------------
+
+    def _on_response(self, body: bytes) -> None:
+        response = wire.decode_request(body)
+        request_id = response.get("requestId")
+        acks = self._ack_requests.get(request_id) if isinstance(request_id, str) else None
+        if acks is not None:
+            kind = response.get("type")
+            if kind == RequestType.BROADCAST_CLIENT_COUNT:
+                acks[0](int(response.get("clientCount") or 0))
+            elif kind == RequestType.BROADCAST_ACK:
+                acks[1](response.get("packet"))
+            return
+        pending = self._requests.get(request_id) if isinstance(request_id, str) else None
+        if pending is None:
+            return
+        if pending.type == RequestType.REMOTE_FETCH:
+            sockets = response.get("sockets")
+            pending.answered(sockets if isinstance(sockets, list) else ())
+        elif pending.type == RequestType.ALL_ROOMS:
+            rooms = response.get("rooms")
+            pending.answered(rooms if isinstance(rooms, list) else ())
+        elif pending.type == RequestType.SERVER_SIDE_EMIT:
+            pending.answered((response.get("data"),))
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _describe(conn: "SocketConnection") -> Dict[str, Any]:
+    """A local connection as a fetch response lists it."""
+    return {"id": conn.session_id, "handshake": conn.handshake, "rooms": sorted(conn.rooms),
+            "data": conn.data}
+
+
+def _encode_answer(response: Dict[str, Any], binary: Optional[bool] = None) -> bytes:
+    """A response; one whose user data cannot be encoded still answers (without it), so
+    the requester is not left waiting."""
+    try:
+        return wire.encode_request(response, binary)
+    except (TypeError, ValueError) as exc:
+        log.error("an answer to request %s could not be encoded (%s); answering without "
+                  "the application's data", response.get("requestId"), exc)
+        if "sockets" in response:
+            response = dict(response, sockets=[dict(s, data={}) for s in response["sockets"]])
+        else:
+            response = {k: v for k, v in response.items() if k not in ("data", "packet")}
+        return wire.encode_request(response, binary)
