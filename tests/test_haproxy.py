@@ -1,15 +1,18 @@
 """HAProxy in front of three geventio processes, with the configuration docs/DEPLOYMENT.md
 shows (docs/deploy/haproxy.cfg, only its ports changed): every polling client, of every
 protocol generation, keeps talking to the process that made its session."""
+import json
 import os
 import re
 import shutil
+import subprocess
 import time
 from collections import Counter
 
 import pytest
 
 from helpers import REPO_ROOT
+from helpers.chatters import every_kind, wait_until_heard
 from helpers.clients06 import TRANSPORTS
 from helpers.node import node_available, run_node
 from helpers.process import Child, free_port, geventio_serve, wait_for_page
@@ -17,7 +20,7 @@ from helpers.wire import request
 
 CONFIG = os.path.join(REPO_ROOT, "docs", "deploy", "haproxy.cfg")
 DEPLOYMENT = os.path.join(REPO_ROOT, "docs", "DEPLOYMENT.md")
-APP = os.path.join(REPO_ROOT, "tests", "helpers", "sticky_app.py") + ":application"
+APP = os.path.join(REPO_ROOT, "tests", "apps", "sticky_app.py") + ":application"
 STICKY_JS = os.path.join(REPO_ROOT, "tests", "js", "modern", "sticky.js")
 
 HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.path.exists("/usr/sbin/haproxy")
@@ -120,3 +123,45 @@ def test_modern_clients_stay_on_their_process(balanced, version, variant):
         assert len(set(client["pids"])) == 1, client
     spread = Counter(client["pids"][0] for client in report["clients"])
     assert set(spread) <= balanced.pids and len(spread) > 1
+
+
+@pytest.fixture
+def balanced_cluster(tmp_path, private_redis):
+    b = Balanced(tmp_path, extra=["--message-queue", private_redis.url])
+    yield b
+    b.close()
+
+
+def test_polling_clients_of_every_generation_chat_across_processes(balanced_cluster):
+    members = every_kind(balanced_cluster.base, each=3)
+    try:
+        for speaker in (members[0], members[-1]):  # a 4.x and a 0.6 xhr-polling client
+            text = "hello from " + speaker.kind
+            speaker.say(text)
+            assert len({pid for pid, _ in wait_until_heard(members, text)}) == 1
+    finally:
+        for member in members:
+            member.close()
+
+
+@needs_node
+def test_node_polling_clients_chat_with_legacy_ones_across_processes(balanced_cluster):
+    members = every_kind(balanced_cluster.base)
+    proc = subprocess.Popen(["node", STICKY_JS, balanced_cluster.base, "chat",
+                             "v4:polling,v2:polling,v4:polling,v2:polling,v4:polling"],
+                            cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        ready = json.loads(proc.stdout.readline())["ready"]
+        assert len(set(ready)) > 1 and set(ready) <= balanced_cluster.pids
+        members[1].say("from python")  # a 0.6 htmlfile client
+        wait_until_heard(members, "from python")
+        out, _ = proc.communicate(timeout=30)
+        report = json.loads(out.strip().splitlines()[-1])
+        assert report["errors"] == []
+        assert [text for _, text in report["heard"]] == ["from node"] * 5
+        assert {pid for pid, _ in wait_until_heard(members, "from node")} == {ready[0]}
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for member in members:
+            member.close()

@@ -13,12 +13,13 @@ from collections import Counter
 import pytest
 
 from helpers import REPO_ROOT
+from helpers.chatters import every_kind, wait_until_heard
 from helpers.clients06 import TRANSPORTS
 from helpers.node import node_available, run_node
 from helpers.process import Child, free_port, geventio_serve, wait_for_page
 from helpers.wire import request
 
-APP = os.path.join(REPO_ROOT, "tests", "helpers", "sticky_app.py") + ":application"
+APP = os.path.join(REPO_ROOT, "tests", "apps", "sticky_app.py") + ":application"
 STICKY_JS = os.path.join(REPO_ROOT, "tests", "js", "modern", "sticky.js")
 needs_node = pytest.mark.skipif(not node_available(), reason="node or node_modules missing")
 
@@ -200,3 +201,50 @@ def test_sigterm_stops_every_worker_after_running_every_on_close(cluster):
     for pid in workers:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+@pytest.fixture
+def mq_cluster(tmp_path, private_redis):
+    c = Cluster(tmp_path, extra=["--message-queue", private_redis.url])
+    yield c
+    c.close()
+
+
+@pytest.mark.slow
+def test_polling_clients_of_every_generation_chat_across_workers(mq_cluster):
+    members = every_kind(mq_cluster.base, each=3)
+    try:
+        assert {m.sid[0] for m in members} == {"A", "B", "C"}
+        for speaker in (members[0], members[-1]):  # a 4.x and a 0.6 xhr-polling client
+            text = "hello from " + speaker.kind
+            speaker.say(text)
+            heard = wait_until_heard(members, text)
+            assert len({pid for pid, _ in heard}) == 1  # said once, by the speaker's worker
+    finally:
+        for member in members:
+            member.close()
+
+
+@pytest.mark.slow
+@needs_node
+def test_modern_clients_of_every_transport_chat_with_legacy_ones_across_workers(mq_cluster):
+    kinds = "v4:polling,v4:websocket,v4:upgrade,v2:polling,v2:upgrade,v4:websocket"
+    members = every_kind(mq_cluster.base)
+    proc = subprocess.Popen(["node", STICKY_JS, mq_cluster.base, "chat", kinds],
+                            cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        ready = json.loads(proc.stdout.readline())["ready"]
+        assert set(ready) == set(pids_of(mq_cluster.child).values())
+        members[0].say("from python")
+        wait_until_heard(members, "from python")
+        out, _ = proc.communicate(timeout=30)
+        report = json.loads(out.strip().splitlines()[-1])
+        assert report["errors"] == []
+        assert [text for _, text in report["heard"]] == ["from node"] * 6
+        heard = wait_until_heard(members, "from node")
+        assert {pid for pid, _ in heard} == {ready[0]}
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for member in members:
+            member.close()
