@@ -164,7 +164,32 @@ class Supervisor:
         return [slot for slot in order if slot is not None and slot.usable]
 
     def _accept(self, sock: Any, _address: Any) -> None:
-        data = b""
+        # Runs in the accept loop, no greenlet per connection: the request line is nearly
+        # always there already (TCP_DEFER_ACCEPT) and is handed over at once. The server
+        # closes ``sock`` when this returns.
+        sock.settimeout(0.0)
+        try:
+            data = sock.recv(65536)
+        except BlockingIOError:
+            data = None
+        except OSError:
+            return
+        if data == b"":
+            return  # closed before a word
+        if data is not None and (b"\n" in data or b"\0" in data
+                                 or len(data) >= FIRST_LINE_LIMIT):
+            self.dispatch(sock.fileno(), data)
+        elif not self._stopping:
+            gevent.spawn(self._read_first_line, sock.detach(), data or b"")
+
+    def _read_first_line(self, fd: int, data: bytes) -> None:
+        sock = gevent.socket.socket(fileno=fd)
+        try:
+            self._wait_first_line(sock, data)
+        finally:
+            sock.close()
+
+    def _wait_first_line(self, sock: Any, data: bytes) -> None:
         with gevent.Timeout(FIRST_LINE_TIMEOUT, False):
             while b"\n" not in data and b"\0" not in data and len(data) < FIRST_LINE_LIMIT:
                 try:
@@ -214,7 +239,7 @@ class Supervisor:
                     listener.setsockopt(socket.IPPROTO_TCP, option, value)
                 except OSError:
                     pass
-        self.server = StreamServer(listener, self._accept)
+        self.server = StreamServer(listener, self._accept, spawn=None)
         self.server.start()
         bound = listener.getsockname()
         log.info("geventio serving on http://%s:%d/ with %d workers",

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 from collections import Counter
@@ -248,3 +249,30 @@ def test_modern_clients_of_every_transport_chat_with_legacy_ones_across_workers(
             proc.kill()
         for member in members:
             member.close()
+
+
+@pytest.mark.slow
+def test_a_request_line_arriving_in_pieces_still_reaches_its_worker(cluster):
+    sid = cluster.handshake()
+    with socket.create_connection(("127.0.0.1", cluster.port), timeout=10) as sock:
+        head = ("GET /socket.io/?EIO=4&transport=polling&sid=%s HTTP/1.1\r\nHost: x\r\n"
+                "Content-Length: 2\r\n\r\n" % sid).encode()
+        sock.sendall(b"POST /socket.io/?EIO=4&transp")
+        time.sleep(0.3)
+        sock.sendall(b"ort=polling&sid=" + sid.encode() + head[head.index(b" HTTP"):])
+        sock.sendall(b"40")
+        answer = b""
+        while b"\r\n\r\nok" not in answer:
+            chunk = sock.recv(4096)
+            assert chunk, answer
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200")
+
+
+@pytest.mark.slow
+def test_a_connection_closed_before_its_first_line_leaves_the_workers_serving(cluster):
+    for _ in range(5):
+        socket.create_connection(("127.0.0.1", cluster.port)).close()
+        with socket.create_connection(("127.0.0.1", cluster.port)) as sock:
+            sock.sendall(b"GET /socket.io/?EIO=4")
+    assert len({cluster.handshake()[0] for _ in range(3)}) == 3
