@@ -124,7 +124,7 @@ def run(opts: Any, cases: List[Any], bench: Any) -> int:
                          errors=one["errors"] + many["errors"]))
         r = rows[-1]
         print("  %-10s one %9.0f %-7s --workers %d %9.0f  ratio %.2f  parent CPU %.1f%% of "
-              "the servers' (%.1f us per %s)  load CPU %s / %s%s"
+              "the servers' (%.2f us per %s)  load CPU %s / %s%s"
               % (case.key, r["one"], case.unit, opts.workers, r["many"], r["ratio"] or 0,
                  100 * (r["parent_share"] or 0), r["parent_us_per_unit"] or 0,
                  case.unit.split("/")[0], bench.pct(r["one_load_cpu"]),
