@@ -328,3 +328,40 @@ def test_binary_from_another_server_still_reaches_modern_clients_beside_a_0_6_on
             assert cb.wait_for("bin") == [["bin", b"\xff"]]
     finally:
         peer.close()
+
+
+def test_every_request_type_a_node_server_may_send_is_answered(redis_server, redis_key):
+    from geventio.protocol import redis_wire as wire
+    from helpers.redis import RedisCapture
+    with member(redis_server.url, redis_key) as b, b.client() as cb, \
+            RedisCapture(redis_server.url, redis_key + "-response#*") as capture:
+        joined(cb, "room1")
+        publisher = redis_server.client()
+        request_channel = "%s-request#/#" % redis_key
+
+        def ask(message, binary=False):
+            publisher.publish(request_channel, wire.encode_request(message, binary))
+            return [wire.decode_request(body) for _, body in capture.wait(1)][0]
+        try:
+            assert ask({"uid": "nodeAA", "requestId": "r0", "type": 0, "rooms": ["room1"]}) == {
+                "requestId": "r0", "sockets": [cb.sid]}
+            assert ask({"uid": "nodeAA", "requestId": "r1", "type": 1}) == {
+                "requestId": "r1", "rooms": sorted([cb.sid, "room1"])}
+            fetched = ask({"uid": "nodeAA", "requestId": "r5", "type": 5,
+                           "opts": {"rooms": ["room1"], "except": []}})
+            assert [s["id"] for s in fetched["sockets"]] == [cb.sid]
+            assert ask({"uid": "nodeAA", "requestId": "r6", "type": 6,
+                        "data": ["no-handler", 1]}) == {"type": 6, "requestId": "r6",
+                                                        "data": None}
+            assert ask({"uid": "nodeAA", "requestId": "r2", "type": 2, "sid": cb.sid,
+                        "room": "legacy"}) == {"requestId": "r2"}
+            assert "legacy" in b.router.connections()[0].rooms
+            publisher.publish(request_channel, wire.encode_request({
+                "uid": "nodeAA", "requestId": "r7", "type": 7,
+                "packet": {"type": 2, "data": ["ack-me", 16], "nsp": "/"},
+                "opts": {"rooms": [], "except": [], "flags": {"timeout": 1500}}}))
+            count, ack = [wire.decode_request(body) for _, body in capture.wait(2)]
+            assert count == {"type": 8, "requestId": "r7", "clientCount": 1}
+            assert ack == {"type": 9, "requestId": "r7", "packet": "ack-" + cb.sid}
+        finally:
+            publisher.close()

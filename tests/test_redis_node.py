@@ -276,3 +276,21 @@ def test_geventio_call_gathers_acks_from_node_clients(pair):
     pair.node_client("n1", ack="n1-says")
     pair.geventio_client("g1", ack="g1-says")
     assert sorted(pair.router.call("q", timeout=5)) == ["g1-says", "n1-says"]
+
+
+def test_requests_end_at_their_timeout_with_what_came_when_a_member_dies_mid_request(
+        pair, redis_server, redis_key, node_cluster):
+    import os
+    import signal
+    doomed = node_cluster.server(redis_server.url, redis_key, name="B",
+                                 server_events={"ping-sse": "b-pong"})
+    n1 = pair.node_client("n1")
+    assert pair.router.server_count() == 3
+    os.kill(doomed.pid, signal.SIGSTOP)  # counted by Redis, answers nothing
+    answers = gevent.event.AsyncResult()
+    pair.router.server_side_emit("ping-sse", callback=answers.set, timeout=1.5)
+    fetched = gevent.spawn(pair.router.fetch_connections, timeout=1.5)
+    gevent.sleep(0.5)
+    doomed.kill()  # dies mid-request
+    assert answers.get(timeout=5) == ["node-pong"]
+    assert [c.session_id for c in fetched.get(timeout=5)] == [n1]

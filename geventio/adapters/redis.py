@@ -20,6 +20,7 @@ module, so :meth:`RedisAdapter.start` refuses to run without it.
 from __future__ import annotations
 
 import logging
+import time
 from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Set, Tuple)
 
 import gevent
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 #: messages waiting for the publisher; beyond this (Redis unreachable or too slow) new ones
 #: are dropped and counted in the log
 MAX_PUBLISH_QUEUE = 100_000
+#: seconds between two "messages not delivered" log lines while Redis is unreachable
+LOST_LOG_INTERVAL = 5.0
 #: the subscriber's reconnect delays: first, and the ceiling it doubles to
 BACKOFF_FIRST = 0.1
 BACKOFF_MAX = 5.0
@@ -76,7 +79,7 @@ class RedisAdapter(InMemoryAdapter):
     __slots__ = ("url", "key", "requests_timeout", "uid", "_options", "_redis", "_client",
                  "_channels", "_by_pattern", "_by_channel", "_requests", "_ack_requests",
                  "_queue", "_dropped", "_subscriber", "_publisher", "_context", "_closed",
-                 "_subscribed", "_pubsub")
+                 "_subscribed", "_pubsub", "_lost", "_lost_logged")
 
     def __init__(self, url: str = "redis://127.0.0.1:6379/0", key: str = "socket.io",
                  requests_timeout: float = 5.0, **redis_options: Any) -> None:
@@ -114,6 +117,8 @@ class RedisAdapter(InMemoryAdapter):
         #: set while the subscriber is subscribed (tests wait on it)
         self._subscribed = Event()
         self._pubsub: Any = None
+        self._lost = 0
+        self._lost_logged = -LOST_LOG_INTERVAL
 
     def __repr__(self) -> str:
         return "<RedisAdapter %s key=%r uid=%s>" % (self.url.rpartition("@")[2], self.key,
@@ -207,8 +212,14 @@ class RedisAdapter(InMemoryAdapter):
                     pipe.publish(channel, body)
                 pipe.execute()
         except Exception as exc:
-            log.warning("Redis unreachable (%s): %d messages not delivered to other servers",
-                        exc, len(batch))
+            # one line per LOST_LOG_INTERVAL at most, however many batches fail meanwhile
+            self._lost += len(batch)
+            now = time.monotonic()
+            if now - self._lost_logged >= LOST_LOG_INTERVAL:
+                log.warning("Redis unreachable (%s): %d messages not delivered to other "
+                            "servers", exc, self._lost)
+                self._lost = 0
+                self._lost_logged = now
 
     # -- subscribing ---------------------------------------------------------------------
 
