@@ -276,3 +276,17 @@ def test_a_connection_closed_before_its_first_line_leaves_the_workers_serving(cl
         with socket.create_connection(("127.0.0.1", cluster.port)) as sock:
             sock.sendall(b"GET /socket.io/?EIO=4")
     assert len({cluster.handshake()[0] for _ in range(3)}) == 3
+
+
+@pytest.mark.slow
+def test_the_flash_policy_is_answered_on_the_http_port(cluster):
+    from geventio.policy import default_policy, reply
+    with socket.create_connection(("127.0.0.1", cluster.port), timeout=10) as sock:
+        sock.sendall(b"<policy-file-request/>\0")
+        answer = b""
+        while True:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    assert answer == reply(default_policy())
