@@ -7,7 +7,7 @@ import importlib.util
 import logging
 import os
 import sys
-from typing import List, Optional
+from typing import Any, List, Optional
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "flash_policy_port, 843); 0 picks a free port")
     parser.add_argument("--no-flash-policy", action="store_true",
                         help="do not start the separate Flash policy server")
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="run N worker processes behind the one port; every request of "
+                        "a session reaches the worker that owns it (needs --message-queue, "
+                        "or --no-message-queue, when the application has routers)")
+    parser.add_argument("--message-queue", default=None, metavar="URL",
+                        help="give routers made without an adapter a cluster adapter for URL "
+                        "(redis://host:port/db), so broadcasts reach every process")
+    parser.add_argument("--no-message-queue", action="store_true",
+                        help="with --workers: run without a message queue although the "
+                        "application has routers (broadcasts and rooms stay within each "
+                        "worker: only for applications that never broadcast)")
+    parser.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--worker-fd", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--log-level", default="info",
                         choices=["debug", "info", "warning", "error"],
                         help="logging level (default: info)")
@@ -87,23 +100,43 @@ def main(argv: Optional[List[str]] = None) -> int:
     from gevent import monkey
     if not monkey.is_module_patched("socket"):
         monkey.patch_all()
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    workers = args.workers is not None
     logging.basicConfig(level=getattr(logging, args.log_level.upper()),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+                        format="%(asctime)s %(levelname)s %(name)s"
+                               + ("[%(process)d]" if workers else "") + ": %(message)s")
+    if workers and not 1 <= args.workers <= 64:
+        parser.error("--workers must be between 1 and 64")
+    if workers and args.worker_fd is None:
+        return _supervise(args, argv)
+    from . import message_queue
     from .app import Application
     from .server import SocketServer
 
+    if workers:
+        from .session import tag_session_ids
+        from .sticky import tag
+        tag_session_ids(tag(args.worker_index))
+    message_queue.set_default(args.message_queue)
     app = load_target(args.target)
     if not isinstance(app, Application):
         app = Application([], fallback=app)
-    if args.no_flash_policy:
-        policy_port = None
+    if workers:
+        _refuse_local_broadcasts(app, args)
+    if args.no_flash_policy or (workers and args.worker_index != 0):
+        policy_port = None  # with --workers, worker 0 serves the Flash policy port
     elif args.flash_policy_port is not None:
         policy_port = args.flash_policy_port
     else:
         policy_port = "default"
     server = SocketServer(app, auto_start=False, host=args.host, port=args.port,
                           flash_policy_port=policy_port)
+    if workers:
+        from .worker import serve_worker
+        serve_worker(server, args.worker_fd, args.worker_index, args.workers)
+        return 0
     try:
         server.start()
     except OSError as exc:
@@ -113,6 +146,32 @@ def main(argv: Optional[List[str]] = None) -> int:
     server.stop_on_signals()
     server.serve_forever()
     return 0
+
+
+def _supervise(args: argparse.Namespace, argv: List[str]) -> int:
+    """The parent of ``--workers N``: the workers run this command with their index."""
+    from .supervisor import Supervisor
+
+    def command(index: int, fd: int) -> List[str]:
+        return [sys.executable, "-m", "geventio.cli", *argv,
+                "--worker-index", str(index), "--worker-fd", str(fd)]
+
+    return Supervisor(command, args.workers, args.host, args.port).run()
+
+
+def _refuse_local_broadcasts(app: Any, args: argparse.Namespace) -> None:
+    """--workers with routers whose broadcasts would stop at their worker: refused."""
+    from .adapters import InMemoryAdapter
+    if args.no_message_queue:
+        return
+    local = [router for router in getattr(app, "routers", [])
+             if type(router.adapter) is InMemoryAdapter]
+    if local:
+        raise SystemExit(
+            "geventio-serve: --workers %d needs --message-queue URL (e.g. redis://127.0.0.1:"
+            "6379/0): the application has routers (%s) whose rooms and broadcasts would "
+            "otherwise stay within each worker. Pass --no-message-queue if it never "
+            "broadcasts." % (args.workers, ", ".join(repr(r.resource) for r in local)))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -59,7 +59,8 @@ def load_policy(path: str) -> bytes:
     return policy
 
 
-def _reply(policy: bytes) -> bytes:
+def reply(policy: bytes) -> bytes:
+    """What a Flash client receives: the policy, NUL-terminated."""
     return policy.rstrip(b"\x00") + b"\x00"
 
 
@@ -123,7 +124,7 @@ class FlashPolicyServer(StreamServer):
             raise TypeError("the policy must be bytes, e.g. default_policy()")
         self.policy = policy
         self.timeout = timeout
-        self._reply = _reply(policy)
+        self._reply = reply(policy)
         kwargs.setdefault("spawn", max_connections)
         super().__init__(listener, **kwargs)
 
@@ -162,7 +163,7 @@ def answer_inline_policy(sock: Any, policy: bytes, timeout: float = 5.0) -> bool
         return False
     if first != b"<":
         return False
-    _serve_one(sock, address, _reply(policy), timeout)
+    _serve_one(sock, address, reply(policy), timeout)
     return True
 
 

@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, 
 from urllib.parse import parse_qsl
 
 
-from . import cors
+from . import cors, message_queue
 from .acks import AckCollector
 from .adapters import Adapter, BroadcastOptions, InMemoryAdapter, Target
 from .connection import SocketConnection
@@ -292,7 +292,9 @@ def _adapter(adapter: Any) -> Adapter:
     """The adapter a router uses: the in-memory one by default; a URL names a cluster
     adapter (``redis://``, ``rediss://``)."""
     if adapter is None:
-        return InMemoryAdapter()
+        adapter = message_queue.default()  # geventio-serve --message-queue
+        if adapter is None:
+            return InMemoryAdapter()
     if isinstance(adapter, str):
         scheme = adapter.partition(":")[0].lower()
         if scheme in ("redis", "rediss", "unix"):

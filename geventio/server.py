@@ -41,6 +41,7 @@ class Handler(compat.OneWriteHeadMixin, WebSocketHandler):
     _refusal: Optional[bytes] = None
     _refused = False
     _head_block = b""  # the header block read_request read, for MessageClass
+    _line_checked = False  # hand_off already saw this request's line (at the peek)
 
     def log_request(self) -> None:
         # pywsgi's request line, on geventio.access at DEBUG; formatted only when someone
@@ -65,6 +66,11 @@ class Handler(compat.OneWriteHeadMixin, WebSocketHandler):
         # The header block is read here, bounded in total (max_header_size) and checked
         # against the framing policy (protocol/http1.py) before pywsgi parses it.
         self._refused = False
+        checked, self._line_checked = self._line_checked, False
+        if not checked and self.hand_off(raw_requestline.encode("latin-1"), consumed=True):
+            self._refused = True  # end the connection here, without an answer
+            self._refusal = None
+            return False
         limit = getattr(self.server, "max_header_size", http1.MAX_HEADER_SIZE)
         words = raw_requestline.split()
         version = words[2] if len(words) == 3 else "HTTP/0.9"
@@ -94,6 +100,13 @@ class Handler(compat.OneWriteHeadMixin, WebSocketHandler):
             kept.append(b"Content-Length: %d\r\n" % length)  # repeated values made one
         self._head_block = b"".join(kept) + b"\r\n"
         return super().read_request(raw_requestline)
+
+    def hand_off(self, head: bytes, consumed: bool) -> bool:
+        """``geventio-serve --workers``: True when the request starting ``head`` (its line
+        already read from ``rfile`` when ``consumed``) belongs to another worker and the
+        connection was handed over; the handler then ends without using the socket again.
+        A single process serves everything."""
+        return False
 
     def MessageClass(self, *args: Any) -> Any:  # noqa: N802 -- pywsgi's name
         # pywsgi parses the header block read_request already read (and bounded).
@@ -135,6 +148,7 @@ class Handler(compat.OneWriteHeadMixin, WebSocketHandler):
             return None
         app = self.server.application
         routes = getattr(app, "routes", None)
+        line_checked = False
         if routes:
             if self._drained:
                 # The last request used up everything read: wait for the next one before
@@ -151,6 +165,9 @@ class Handler(compat.OneWriteHeadMixin, WebSocketHandler):
                 return None
             if not buf:
                 return None
+            line_checked = b"\n" in buf
+            if line_checked and self.hand_off(buf, consumed=False):
+                return None
             head = parse_head(buf)
             limit = getattr(self.server, "max_header_size", http1.MAX_HEADER_SIZE)
             if head is not None and "EIO=" in head.query and head.size <= limit:
@@ -166,6 +183,7 @@ class Handler(compat.OneWriteHeadMixin, WebSocketHandler):
                             self._drained = outcome is lean.KEEP_DRAINED
                             return True
         self._refused = False
+        self._line_checked = line_checked
         result = super().handle_one_request()
         if self._refused:
             if self._refusal is None:

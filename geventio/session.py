@@ -50,6 +50,7 @@ WORKER_IDLE = 0.5
 _ID_BYTES = 15
 _pool = b""
 _pool_pos = 0
+_id_tag = ""  # tag_session_ids
 
 
 def _forget_pool() -> None:
@@ -70,7 +71,15 @@ def new_session_id() -> str:
         _pool, _pool_pos = os.urandom(_ID_BYTES * 273), 0
     chunk = _pool[_pool_pos:_pool_pos + _ID_BYTES]
     _pool_pos += _ID_BYTES
-    return base64.urlsafe_b64encode(chunk).decode("ascii")
+    sid = base64.urlsafe_b64encode(chunk).decode("ascii")
+    return _id_tag + sid[1:] if _id_tag else sid
+
+
+def tag_session_ids(tag: str) -> None:
+    """Start every session id made from now on with ``tag`` (one base64url character;
+    ``geventio-serve --workers``: the worker's, so the parent routes by id)."""
+    global _id_tag
+    _id_tag = tag
 
 
 class SessionState(enum.Enum):

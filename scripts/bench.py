@@ -8,6 +8,7 @@
     python scripts/bench.py --profile build/bench-prof   # py-spy both servers, per case
     python scripts/bench/pyspy_top.py build/bench-prof/ws_echo-geventio.txt   # hot spots
     python scripts/bench.py --cases idle_mem --memprofile build/bench-prof   # tracemalloc
+    python scripts/bench.py --workers 2 --cases connect,ws_echo,poll_echo  # see bench/workers.py
 
 Each server runs in its own process (scripts/bench/server.py) pinned with taskset to one
 core; the Node load generator (scripts/bench/load.js, raw Engine.IO v4 / Socket.IO v5 over
@@ -671,6 +672,9 @@ def main() -> int:
     parser.add_argument("--retry-noisy", type=int, default=0, metavar="N",
                         help="measure a noisy case/server again, up to N times, and keep the "
                              "least noisy measurement (default 0)")
+    parser.add_argument("--workers", type=int, default=0, metavar="N",
+                        help="instead: geventio-serve --workers N against one geventio-serve "
+                        "process (cases connect, ws_echo, poll_echo; scripts/bench/workers.py)")
     parser.add_argument("--no-install", action="store_true",
                         help="fail instead of installing missing packages")
     opts = parser.parse_args()
@@ -686,6 +690,17 @@ def main() -> int:
         parser.error("unknown case(s): %s" % ", ".join(sorted(unknown)))
     cases = [c for c in CASES if c.key in wanted]
     impls = [opts.only] if opts.only else list(IMPLS)
+    if opts.workers:
+        sys.path.insert(0, BENCH_DIR)
+        import workers
+        try:
+            return workers.run(opts, [c for c in cases if c.key in workers.CASES],
+                               sys.modules[__name__])
+        except BenchError as exc:
+            print("error: %s" % exc, file=sys.stderr)
+            return 1
+        finally:
+            stop_all()
 
     def on_term(signum, frame):
         raise KeyboardInterrupt
