@@ -96,3 +96,22 @@ def test_a_request_to_an_unreachable_redis_answers_with_this_server_alone(privat
             assert router.server_count() == 1
             assert router.call("q", timeout=2) == ["me"]
             assert len(router.fetch_connections(timeout=1)) == 1
+
+
+def test_a_slow_redis_holds_up_no_local_delivery_and_loses_nothing(redis_server, redis_key):
+    with member(redis_server.url, redis_key) as (a, base_a), \
+            member(redis_server.url, redis_key) as (b, base_b), \
+            SioClient(base_a) as ca, SioClient(base_b) as cb:
+        assert a.adapter.wait_subscribed(5) and b.adapter.wait_subscribed(5)
+        pauser = redis_server.client()
+        try:
+            pauser.execute_command("CLIENT", "PAUSE", 1500, "ALL")  # Redis answers nobody
+            paused = gevent.spawn(gevent.sleep, 1.5)
+            for n in range(20):
+                a.emit("slow", n)
+            assert [args[1] for args in ca.wait_for("slow", count=20)] == list(range(20))
+            assert not paused.dead  # delivered here while Redis was still paused
+            assert [args[1] for args in cb.wait_for("slow", count=20, timeout=10)] == \
+                list(range(20))  # and there once it answered again, in order
+        finally:
+            pauser.close()
