@@ -7,12 +7,12 @@ reconnects it, and reports every connect and every event it saw, in order.
 """
 import os
 
-import gevent
 import pytest
 
 import geventio
 from helpers import REPO_ROOT
 from helpers.node import node_available, run_node
+from apps import recovery_member
 from helpers.server import make_application, serve
 
 SCRIPT = os.path.join(REPO_ROOT, "tests", "js", "modern", "recovery.js")
@@ -20,52 +20,10 @@ SCRIPT = os.path.join(REPO_ROOT, "tests", "js", "modern", "recovery.js")
 pytestmark = pytest.mark.skipif(not node_available(), reason="needs node and node_modules")
 
 
-def recovery_app(window):
-    """A router with recovery on; its handlers record what on_open saw."""
-    opened = []
-
-    class Conn(geventio.SocketConnection):
-        def on_open(self, request, auth=None, **kwargs):
-            opened.append((self.session_id, self.recovered, sorted(self.rooms)))
-
-        @geventio.event
-        def setup(self, name):
-            self.join("room1")
-            self.data["name"] = name
-            self.emit("welcome", name)
-            return "ok"
-
-        @geventio.event("emit-missed")
-        def emit_missed(self, sid):
-            target = self.router.connections()
-            deadline = gevent.get_hub().loop.now() + 3
-            while any(c.session_id == sid for c in target) and \
-                    gevent.get_hub().loop.now() < deadline:
-                gevent.sleep(0.02)
-                target = self.router.connections()
-            self.router.emit("missed", 1, to="room1")
-            self.router.emit("missed", 2, to=sid)
-            self.router.emit("missed-all", 3)
-            self.router.emit("not-for-you", 4, to="room2")
-            self.router.emit("missed", 5, to="room1", skip=self)
-            return "sent"
-
-        @geventio.event("emit-after")
-        def emit_after(self):
-            self.router.emit("after", 6, to="room1")
-            return "sent"
-
-        @geventio.event
-        def whoami(self):
-            return [self.session_id, sorted(self.rooms), self.data, self.recovered]
-
-    router = geventio.get_router(Conn, resource="socket.io",
-                                 settings={"connection_state_recovery": window})
-    return router, opened
-
-
 def run(variant, drop, window=30.0):
-    router, opened = recovery_app(window)
+    del recovery_member.opened[:]
+    router = recovery_member.make_router(window=window)
+    opened = recovery_member.opened
     with serve(make_application([router])) as base:
         report = run_node(SCRIPT, base, variant, drop, timeout=30)
     assert "error" not in report, report
