@@ -1,6 +1,9 @@
 """Connection state recovery in one process: the session-aware in-memory adapter (offsets,
 kept packets and sessions, their bounds) and what each client generation sees on the wire."""
 import logging
+import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -11,6 +14,7 @@ from geventio.adapters.base import SavedSession
 from geventio.adapters.session_aware import SessionAwareAdapter
 from geventio.protocol import socketio as sio
 from geventio.sockets import SocketIOSession
+from helpers import REPO_ROOT
 from helpers.server import make_application, serve
 from helpers.sio_ws import SioClient
 
@@ -200,3 +204,13 @@ def test_an_engine_io_v3_client_sees_no_offsets_with_recovery_on():
         client.call("hello")
         assert client.wait_for("direct") == [["direct", 1]]
         assert client.wait_for("room") == [["room", 2]]
+
+
+def test_the_memory_script_prints_the_bytes_per_kept_session_and_packet():
+    out = subprocess.run([sys.executable, "scripts/recovery_memory.py", "2000"], cwd=REPO_ROOT,
+                         capture_output=True, text=True, timeout=60,
+                         env=dict(os.environ, PYTHONPATH=REPO_ROOT))
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("2000 sessions: ") and "per kept session" in lines[0], out
+    per_session = int(lines[0].split(": ")[1].split()[0])
+    assert 100 < per_session < 2000
