@@ -345,10 +345,7 @@ class SocketIOSession(EngineSession):
             self._connect_timer = None
         self._closing_conns = [c for c in self.connections.values() if c.state is OPEN]
         if self._recovery and reason in RECOVERABLE_REASONS:
-            for conn in self._closing_conns:
-                if conn.pid is not None:
-                    self.context.adapter.persist_session(conn.namespace, SavedSession(
-                        conn.session_id, conn.pid, sorted(conn.rooms), conn.data))
+            self._persist(self._closing_conns)
         for conn in list(self.connections.values()):
             conn.state = CLOSED
             self.context.adapter.remove(conn)
@@ -357,6 +354,18 @@ class SocketIOSession(EngineSession):
             fail_ack(callback)
         self._acks.clear()
         super().close(reason, client)
+
+    def _persist(self, conns: Sequence[SocketConnection]) -> None:
+        """Keep the state of ``conns`` for recovery (a failure is logged, never raised)."""
+        for conn in conns:
+            if conn.pid is None:
+                continue
+            try:
+                self.context.adapter.persist_session(conn.namespace, SavedSession(
+                    conn.session_id, conn.pid, sorted(conn.rooms), conn.data))
+            except Exception:
+                log.exception("session %s: %s could not be kept for recovery", self.id,
+                              conn.namespace)
 
     def on_closed(self) -> None:
         for conn in self._closing_conns:

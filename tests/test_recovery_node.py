@@ -1,4 +1,5 @@
-"""Connection state recovery in one process, with socket.io-client 4.8 in Node.
+"""Connection state recovery in one process, with socket.io-client 4.8 in Node and in
+Chromium.
 
 tests/js/modern/recovery.js connects a client, lets the server put it in a room and set its
 ``data``, drops its transport without disconnecting, has a second client ask the server to
@@ -10,10 +11,12 @@ import os
 import pytest
 
 import geventio
-from helpers import REPO_ROOT
-from helpers.node import node_available, run_node
 from apps import recovery_member
+from helpers import REPO_ROOT
+from helpers.browser import run_pages
+from helpers.node import node_available, run_node
 from helpers.server import make_application, serve
+from helpers.static import static_app
 
 SCRIPT = os.path.join(REPO_ROOT, "tests", "js", "modern", "recovery.js")
 
@@ -82,3 +85,24 @@ def test_with_recovery_off_nothing_carries_an_offset():
         report = run_node(SCRIPT, base, "websocket", "disconnect", timeout=30)
     assert report["seen"][0] == ["welcome", "ada"]
     assert "recovered" not in report["connects"][0]  # no pid offered: the client leaves it unset
+
+
+@pytest.mark.browser
+def test_in_chromium_a_dropped_client_comes_back_with_its_id_rooms_data_and_missed_events():
+    del recovery_member.opened[:]
+    router = recovery_member.make_router()
+    page = open(os.path.join(REPO_ROOT, "tests", "pages", "recovery.html"),
+                encoding="utf-8").read()
+    app = make_application([router.route()],
+                           fallback=static_app({"/": ("text/html; charset=utf-8", page)}))
+    with serve(app) as base:
+        run = run_pages(base + "/", pages=1, timeout=20)
+    result = run["pages"][0]["result"] or {}
+    assert "error" not in result, run
+    sid = result["sidBefore"]
+    assert result["connects"] == [{"id": sid, "recovered": False},
+                                  {"id": sid, "recovered": True}]
+    assert [e[:2] for e in result["seen"][1:]] == [["missed", 1], ["missed", 2],
+                                                   ["missed-all", 3], ["missed", 5],
+                                                   ["after", 6]]
+    assert result["server"] == [sid, sorted([sid, "room1"]), {"name": "ada"}, True]
