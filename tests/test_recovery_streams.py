@@ -18,14 +18,18 @@ from gevent import subprocess
 
 import geventio
 from apps import recovery_member
-from helpers import REPO_ROOT
+from helpers import NODE_MODULES, REPO_ROOT
 from helpers.node import node_available, run_node
 from helpers.process import free_port, geventio_serve, running
 from helpers.server import make_application, serve
 from helpers.sio_ws import SioClient
 
+STREAMS_ADAPTER = os.path.join(NODE_MODULES, "@socket.io", "redis-streams-adapter")
+
 pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not node_available(), reason="needs node and node_modules")]
+              pytest.mark.skipif(not node_available() or not os.path.isdir(STREAMS_ADAPTER),
+                                 reason="needs node and node_modules (npm ci: "
+                                        "@socket.io/redis-streams-adapter)")]
 
 SCRIPT = os.path.join(REPO_ROOT, "tests", "js", "modern", "recovery.js")
 APP = os.path.join(REPO_ROOT, "tests", "apps", "recovery_member.py") + ":application"
