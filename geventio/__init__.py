@@ -22,6 +22,7 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     from .adapters.redis import RedisAdapter
+    from .adapters.redis_streams import RedisStreamsAdapter
     from .app import Application
     from .connection import SocketConnection, event
     from .emitter import Emitter
@@ -35,8 +36,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Application", "ConnectionClosed", "ConnectionRefused", "Emitter", "GeventioError",
-    "NotSupported", "RedisAdapter", "Request", "Router", "Settings", "SocketConnection",
-    "SocketServer", "TimeoutError", "event", "get_router", "__version__",
+    "NotSupported", "RedisAdapter", "RedisStreamsAdapter", "Request", "Router", "Settings",
+    "SocketConnection", "SocketServer", "TimeoutError", "event", "get_router", "__version__",
 ]
 
 
@@ -44,6 +45,7 @@ def _load_server() -> None:
     """Import the server's modules (and gevent) and publish their names, as an eager
     ``import geventio`` would; escape the log lines of every module now imported."""
     from .adapters.redis import RedisAdapter
+    from .adapters.redis_streams import RedisStreamsAdapter
     from .app import Application
     from .connection import SocketConnection, event
     from .request import Request
@@ -51,12 +53,14 @@ def _load_server() -> None:
     from .server import SocketServer
     globals().update(Application=Application, SocketConnection=SocketConnection, event=event,
                      Request=Request, Router=Router, get_router=get_router,
-                     SocketServer=SocketServer, RedisAdapter=RedisAdapter)
+                     SocketServer=SocketServer, RedisAdapter=RedisAdapter,
+                     RedisStreamsAdapter=RedisStreamsAdapter)
     logsafe.install()
 
 
 _SERVER_NAMES = frozenset(("Application", "SocketConnection", "event", "Request", "Router",
-                           "get_router", "SocketServer", "RedisAdapter"))
+                           "get_router", "SocketServer", "RedisAdapter",
+                           "RedisStreamsAdapter"))
 
 
 def __getattr__(name: str) -> Any:

@@ -120,6 +120,12 @@ class SocketConnection:
     #: the modern client's CONNECT payload (what ``on_open`` gets as ``auth``; kept for
     #: ``handshake`` and other servers' ``fetch_connections``); empty for 0.6 clients
     auth: Mapping[str, Any] = MappingProxyType({})
+    #: the private id a recovering client presents (None unless connection state recovery
+    #: is on and the client speaks Socket.IO v5)
+    pid: Optional[str] = None
+    #: True when this connection's id, rooms, ``data`` and missed packets were restored
+    #: from a previous connection (connection state recovery); set before ``on_open``
+    recovered: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -136,6 +142,14 @@ class SocketConnection:
         self.namespace = namespace
         self.state = OPENING
         self._sid = session.connection_id(namespace)
+
+    def adopt(self, sid: str, pid: str, data: Dict[str, Any]) -> None:
+        """Take a previous connection's id, private id and ``data`` (its session does
+        this when the client recovers)."""
+        self._sid = sid
+        self.pid = pid
+        self.data = data
+        self.recovered = True
 
     # -- to override --------------------------------------------------------------------
 

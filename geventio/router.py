@@ -96,7 +96,11 @@ class Router:
         #: the live sessions of this router (create, look up, expiry)
         self.sessions = SessionRegistry(self.settings)
         #: rooms and broadcast (this process only unless a cluster adapter is given)
-        self.adapter: Adapter = _adapter(adapter)
+        self.adapter: Adapter = _adapter(adapter, self.settings)
+        if self.settings.connection_state_recovery is not None and not self.adapter.recovers:
+            log.warning("connection_state_recovery is on but %s keeps no packets: clients "
+                        "reconnect as new connections (use RedisStreamsAdapter)",
+                        type(self.adapter).__name__)
         #: what the sessions, connections and transports of this router are given
         self.context = Context(self, self.settings, self.sessions, self.adapter, handler,
                                self.namespaces, self.engine_session_class)
@@ -288,12 +292,18 @@ class Router:
         return self.adapter.server_count(namespace)
 
 
-def _adapter(adapter: Any) -> Adapter:
-    """The adapter a router uses: the in-memory one by default; a URL names a cluster
-    adapter (``redis://``, ``rediss://``)."""
+def _adapter(adapter: Any, settings: Settings) -> Adapter:
+    """The adapter a router uses: the in-memory one by default (keeping packets and
+    sessions when connection state recovery is on); a URL names a cluster adapter
+    (``redis://``, ``rediss://``)."""
     if adapter is None:
         adapter = message_queue.default()  # geventio-serve --message-queue
         if adapter is None:
+            if settings.connection_state_recovery is not None:
+                from .adapters.session_aware import SessionAwareAdapter
+                return SessionAwareAdapter(settings.connection_state_recovery,
+                                           settings.recovery_max_packets,
+                                           settings.recovery_max_sessions)
             return InMemoryAdapter()
     if isinstance(adapter, str):
         scheme = adapter.partition(":")[0].lower()

@@ -69,6 +69,16 @@ class Settings:
     #: most sessions one router holds; further handshakes get 503.
     max_sessions: int = 100_000
 
+    #: connection state recovery (Socket.IO v5 clients, node 4.6+ semantics): None (off),
+    #: or the seconds a client may stay away and come back with its id, rooms, ``data``
+    #: and every packet it missed (node's ``maxDisconnectionDuration``).
+    connection_state_recovery: Optional[float] = None
+    #: most packets kept for recovery in one process (the oldest go first; a Redis
+    #: streams adapter keeps its stream's ``max_len`` instead).
+    recovery_max_packets: int = 10_000
+    #: most disconnected sessions kept waiting in one process (the oldest go first).
+    recovery_max_sessions: int = 10_000
+
     @property
     def cookie_options(self) -> Optional[Dict[str, Any]]:
         """``cookie`` as keyword arguments of :func:`geventio.protocol.engineio.handshake_cookie`
@@ -121,8 +131,11 @@ class Settings:
         self._validate_cookie()
         if self.max_binary_packet_size is not None and int(self.max_binary_packet_size) < 1:
             raise ValueError("max_binary_packet_size must be at least 1 (or None)")
+        if self.connection_state_recovery is not None and self.connection_state_recovery <= 0:
+            raise ValueError("connection_state_recovery must be positive (or None)")
         for name in ("max_http_buffer_size", "max_queued_messages", "max_queued_bytes",
-                     "max_pending_messages", "max_missed_heartbeats", "max_sessions"):
+                     "max_pending_messages", "max_missed_heartbeats", "max_sessions",
+                     "recovery_max_packets", "recovery_max_sessions"):
             if int(getattr(self, name)) < 1:
                 raise ValueError("%s must be at least 1" % name)
 

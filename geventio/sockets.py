@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl
 import gevent
 
 from .acks import DirectAck
+from .adapters.base import RECOVERABLE_REASONS, BroadcastOptions, SavedSession
 from .connection import (CLOSED, OPEN, OPENING, SocketConnection, ack_args,
                          call_on_open, fail_ack, find_handler)
 from .engine import EngineSession
@@ -49,7 +50,7 @@ class SocketIOSession(EngineSession):
     messages_never_block = True
 
     __slots__ = ("sio", "connections", "_decoder", "_acks", "_next_ack", "_connect_timer",
-                 "_closing_conns", "_held")
+                 "_closing_conns", "_held", "_recovery")
 
     def __init__(self, context: "Context", request: "Request", transport: str, eio_version: int,
                  b64: bool = False, extra: Optional[str] = None) -> None:
@@ -65,6 +66,9 @@ class SocketIOSession(EngineSession):
         self._held: Optional[Dict[SocketConnection, List[Item]]] = None
         #: the accepted connections whose on_close runs when the worker ends
         self._closing_conns: Sequence[SocketConnection] = ()
+        #: connection state recovery for this session's connections (v5 clients only)
+        self._recovery = (self.sio == 5 and context.adapter.recovers
+                          and self.settings.connection_state_recovery is not None)
 
     # -- opening ------------------------------------------------------------------------
 
@@ -119,6 +123,7 @@ class SocketIOSession(EngineSession):
 
     def _open_connection(self, conn: SocketConnection, auth: Dict[str, Any]) -> None:
         conn.auth = auth
+        missed = self._recover(conn, auth) if self._recovery else []
         refusal: Optional[ConnectionRefused] = None
         try:
             if call_on_open(conn, self.request, extra=self.extra, auth=auth) is False:
@@ -144,9 +149,34 @@ class SocketIOSession(EngineSession):
                                                      refusal.data, protocol=self.sio)))
             return
         self.context.adapter.add(conn)
-        ack = sio.connect_ack(conn.namespace, conn.session_id, protocol=self.sio)
-        self.push(encode_items(ack) + held)
+        ack = sio.connect_ack(conn.namespace, conn.session_id, protocol=self.sio, pid=conn.pid)
+        self.push(encode_items(ack) + missed + held)
         conn.state = OPEN
+
+    def _recover(self, conn: SocketConnection, auth: Dict[str, Any]) -> List[Item]:
+        """Restore the state the client's ``pid`` and ``offset`` name (its id, rooms,
+        ``data``), returning the missed packets as items; or give ``conn`` a new pid."""
+        pid, offset = auth.get("pid"), auth.get("offset")
+        restored = None
+        if isinstance(pid, str) and isinstance(offset, str):
+            try:
+                restored = self.context.adapter.restore_session(conn.namespace, pid, offset)
+            except Exception:
+                log.exception("session %s: restoring %s failed; a new connection", self.id,
+                              conn.namespace)
+        if restored is None:
+            conn.pid = new_session_id()
+            return []
+        saved = restored.session
+        conn.adopt(saved.sid, saved.pid, saved.data)
+        for room in saved.rooms:
+            self.context.adapter.join(conn, room)
+        log.info("session %s: %s recovered as %s, %d missed packets", self.id,
+                 conn.namespace, saved.sid, len(restored.missed))
+        items: List[Item] = []
+        for data in restored.missed:
+            items.extend(encode_items(sio.Packet(sio.EVENT, conn.namespace, data)))
+        return items
 
     # -- inbound ------------------------------------------------------------------------
 
@@ -243,11 +273,25 @@ class SocketIOSession(EngineSession):
             self.push(items)
 
     def send_message(self, conn: SocketConnection, message: Any) -> None:
+        if self._recovery and conn.state is OPEN:
+            for m in (message if isinstance(message, (list, tuple)) else [message]):
+                self._send_kept(conn, ["message", m])
+            return
         self.push_for(conn, self.encode_message(message, conn.namespace))
+
+    def _send_kept(self, conn: SocketConnection, data: List[Any]) -> None:
+        """Send through the adapter, which keeps the packet and tags it with its offset
+        (node sends a connection's own emits so when recovery is on)."""
+        self.context.adapter.broadcast(conn.namespace, (sio.Packet(sio.EVENT, conn.namespace,
+                                                                   data),),
+                                       BroadcastOptions((conn.session_id,)))
 
     def send_event(self, conn: SocketConnection, event: str, args: Tuple[Any, ...],
                    callback: Optional[Callable[..., Any]] = None) -> None:
         ack_id = None
+        if callback is None and self._recovery and conn.state is OPEN:
+            self._send_kept(conn, [event, *args])
+            return
         if callback is not None:
             ack_id = self._next_ack
             self._next_ack += 1
@@ -300,6 +344,8 @@ class SocketIOSession(EngineSession):
             self._connect_timer.stop()
             self._connect_timer = None
         self._closing_conns = [c for c in self.connections.values() if c.state is OPEN]
+        if self._recovery and reason in RECOVERABLE_REASONS:
+            self._persist(self._closing_conns)
         for conn in list(self.connections.values()):
             conn.state = CLOSED
             self.context.adapter.remove(conn)
@@ -308,6 +354,18 @@ class SocketIOSession(EngineSession):
             fail_ack(callback)
         self._acks.clear()
         super().close(reason, client)
+
+    def _persist(self, conns: Sequence[SocketConnection]) -> None:
+        """Keep the state of ``conns`` for recovery (a failure is logged, never raised)."""
+        for conn in conns:
+            if conn.pid is None:
+                continue
+            try:
+                self.context.adapter.persist_session(conn.namespace, SavedSession(
+                    conn.session_id, conn.pid, sorted(conn.rooms), conn.data))
+            except Exception:
+                log.exception("session %s: %s could not be kept for recovery", self.id,
+                              conn.namespace)
 
     def on_closed(self) -> None:
         for conn in self._closing_conns:

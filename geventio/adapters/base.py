@@ -17,8 +17,8 @@ recipient of that class is pushed the same items.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import (TYPE_CHECKING, Any, Callable, FrozenSet, Iterable, List, Optional,
-                    Sequence, Set, Tuple, Union)
+from typing import (TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterable, List,
+                    NamedTuple, Optional, Sequence, Set, Tuple, Union)
 
 from ..acks import ForwardAck
 from ..exceptions import NotSupported
@@ -30,6 +30,41 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: rooms to address: None (the whole namespace), one room, or several
 Target = Union[None, str, Iterable[str]]
+
+
+#: the disconnect reasons after which a connection's state is kept for recovery (node's
+#: RECOVERABLE_DISCONNECT_REASONS in geventio's words: the transport went away, the
+#: heartbeat or polling deadline passed, the client closed only the Engine.IO session, the
+#: server shut down)
+RECOVERABLE_REASONS = frozenset(("transport close", "transport error", "ping timeout",
+                                 "expired", "client close", "server shutdown"))
+
+
+class SavedSession(NamedTuple):
+    """A disconnected connection's state, kept for connection state recovery."""
+
+    sid: str
+    pid: str
+    rooms: List[str]
+    data: Dict[str, Any]
+
+
+class RestoredSession(NamedTuple):
+    """What a recovery gives back: the saved state and the missed packets' data
+    (``[event, *args, offset]`` each), oldest first."""
+
+    session: SavedSession
+    missed: List[List[Any]]
+
+
+def should_include(rooms: Iterable[str], to: Optional[Sequence[str]],
+                   except_rooms: Sequence[str]) -> bool:
+    """Whether a broadcast to ``to`` (None: everyone) except ``except_rooms`` reached a
+    connection in ``rooms`` (node's ``shouldIncludePacket``)."""
+    rooms = set(rooms)
+    if to and rooms.isdisjoint(to):
+        return False
+    return rooms.isdisjoint(except_rooms)
 
 
 class BroadcastOptions:
@@ -214,6 +249,23 @@ class Adapter(ABC):
     def server_count(self, namespace: str = "/") -> int:
         """How many servers share these rooms."""
         return 1
+
+    # -- connection state recovery (an adapter that keeps packets overrides these) --------
+
+    #: whether this adapter tags broadcasts with offsets and keeps sessions for recovery
+    recovers = False
+
+    def persist_session(self, namespace: str, session: SavedSession) -> None:
+        """Keep a disconnected connection's state for the recovery window (must not
+        block: it may be called in the event loop)."""
+        return None
+
+    def restore_session(self, namespace: str, pid: str,
+                        offset: str) -> Optional[RestoredSession]:
+        """Take back (once) the state kept under ``pid`` and the packets of ``namespace``
+        after ``offset`` that it would have received; None when either is unknown. May
+        block (a cluster adapter asks its server): call it from a worker greenlet."""
+        return None
 
     # -- lifecycle -----------------------------------------------------------------------
 

@@ -20,43 +20,23 @@ module, so :meth:`RedisAdapter.start` refuses to run without it.
 from __future__ import annotations
 
 import logging
-from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Set, Tuple)
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 import gevent
-from gevent.event import Event
 
 from ..protocol import redis_wire as wire
 from ..protocol.redis_wire import RequestType
 from ..protocol.socketio import EVENT, Packet
 from .base import BroadcastOptions
+from .cluster import Pending
 from .memory import InMemoryAdapter
 from .redis_link import RedisLink
-from .remote import RemoteConnection
+from .remote import RemoteConnection, describe
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..connection import SocketConnection
     from ..context import Context
 
 log = logging.getLogger(__name__)
-
-class _Pending:
-    """One request of ours waiting for the other servers' responses."""
-
-    __slots__ = ("type", "expected", "count", "items", "done")
-
-    def __init__(self, kind: RequestType, expected: int) -> None:
-        self.type = kind
-        self.expected = expected
-        self.count = 0
-        self.items: List[Any] = []
-        self.done = Event()
-
-    def answered(self, items: Sequence[Any] = ()) -> None:
-        self.count += 1
-        self.items.extend(items)
-        if self.count >= self.expected:
-            self.done.set()
-
 
 class RedisAdapter(InMemoryAdapter):
     """The local index of :class:`InMemoryAdapter`, plus Redis pub/sub to the other servers
@@ -91,7 +71,7 @@ class RedisAdapter(InMemoryAdapter):
         self._channels: Dict[str, wire.Channels] = {}
         self._by_pattern: Dict[str, wire.Channels] = {}
         self._by_channel: Dict[str, wire.Channels] = {}
-        self._requests: Dict[str, _Pending] = {}
+        self._requests: Dict[str, Pending] = {}
         self._ack_requests: Dict[str, Tuple[Callable[[int], None], Callable[[Any], None]]] = {}
         #: the pub/sub connection (None until start)
         self._link: Optional[RedisLink] = None
@@ -243,14 +223,14 @@ class RedisAdapter(InMemoryAdapter):
         return max(1, int(counts[0][1])) if counts else 1
 
     def _request(self, namespace: str, kind: RequestType, expected: int,
-                 fields: Dict[str, Any], timeout: Optional[float]) -> Optional[_Pending]:
+                 fields: Dict[str, Any], timeout: Optional[float]) -> Optional[Pending]:
         """Publish a request and wait for ``expected`` responses (or the timeout): the
         pending request with what came; None when there was nobody to ask."""
         channels = self._channels.get(namespace)
         if channels is None or expected <= 0:
             return None
         request_id = wire.new_uid()
-        pending = self._requests[request_id] = _Pending(kind, expected)
+        pending = self._requests[request_id] = Pending(kind, expected)
         message = {"uid": self.uid, "requestId": request_id, "type": int(kind)}
         message.update(fields)
         self._publish(channels.request, wire.encode_request(message))
@@ -360,7 +340,7 @@ class RedisAdapter(InMemoryAdapter):
             rooms, except_rooms = wire.read_opts(request)
             conns = self.select(namespace, BroadcastOptions(rooms or None, except_rooms))
             self._respond(channels, request, {"requestId": request_id,
-                                              "sockets": [_describe(c) for c in conns]})
+                                              "sockets": [describe(c) for c in conns]})
         elif kind == RequestType.SERVER_SIDE_EMIT:
             gevent.spawn(self._on_server_side_emit, channels, request)
         elif kind == RequestType.BROADCAST:
@@ -472,12 +452,6 @@ class RedisAdapter(InMemoryAdapter):
             pending.answered(rooms if isinstance(rooms, list) else ())
         elif pending.type == RequestType.SERVER_SIDE_EMIT:
             pending.answered((response.get("data"),))
-
-
-def _describe(conn: "SocketConnection") -> Dict[str, Any]:
-    """A local connection as a fetch response lists it."""
-    return {"id": conn.session_id, "handshake": conn.handshake, "rooms": sorted(conn.rooms),
-            "data": conn.data}
 
 
 def _encode_answer(response: Dict[str, Any], binary: Optional[bool] = None) -> bytes:

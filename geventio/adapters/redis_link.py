@@ -75,7 +75,7 @@ class RedisLink:
         from gevent import monkey
         if not monkey.is_module_patched("socket"):
             raise RuntimeError(
-                "geventio.RedisAdapter needs gevent's monkey patching (redis-py would block "
+                "geventio's Redis adapters need gevent's monkey patching (redis-py would block "
                 "the event loop): call gevent.monkey.patch_all() first (geventio-serve does)")
         self.client = self._redis.Redis.from_url(self.url, **self._options)
         self._publisher = gevent.spawn(self._publish_loop)

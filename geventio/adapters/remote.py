@@ -11,7 +11,14 @@ from ..protocol.socketio import EVENT, Packet
 from .base import BroadcastOptions
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ..connection import SocketConnection
     from .base import Adapter
+
+
+def describe(conn: "SocketConnection") -> Dict[str, Any]:
+    """A local connection as a fetch response lists it (node's fetchSockets entry)."""
+    return {"id": conn.session_id, "handshake": conn.handshake, "rooms": sorted(conn.rooms),
+            "data": conn.data}
 
 
 class RemoteConnection:

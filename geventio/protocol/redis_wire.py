@@ -117,11 +117,13 @@ class Broadcast(NamedTuple):
     flags: Dict[str, Any]
 
 
-def _pack(obj: Any) -> bytes:
+def pack(obj: Any) -> bytes:
+    """msgpack as node's adapters write it (bytes as ``bin``, dates as timestamps)."""
     return msgpack.packb(obj, use_bin_type=True, datetime=True)
 
 
-def _unpack(body: bytes) -> Any:
+def unpack(body: bytes) -> Any:
+    """msgpack as node's adapters write it (dates are left as datetimes: see dates)."""
     return msgpack.unpackb(body, raw=False, timestamp=3, strict_map_key=False)
 
 
@@ -133,7 +135,7 @@ def encode_broadcast(uid: str, namespace: str, data: Sequence[Any],
     require_msgpack()
     packet = {"type": EVENT, "data": list(data), "nsp": namespace}
     opts = {"rooms": list(rooms), "except": list(except_rooms), "flags": flags or {}}
-    return _pack([uid, packet, opts])
+    return pack([uid, packet, opts])
 
 
 def decode_broadcast(body: bytes) -> Broadcast:
@@ -142,7 +144,7 @@ def decode_broadcast(body: bytes) -> Broadcast:
     is not a broadcast of an event."""
     require_msgpack()
     try:
-        message = _unpack(body)
+        message = unpack(body)
     except Exception as exc:
         raise ValueError("not msgpack: %s" % exc) from None
     if not isinstance(message, list) or len(message) < 2 or not isinstance(message[1], dict):
@@ -155,22 +157,22 @@ def decode_broadcast(body: bytes) -> Broadcast:
     if not isinstance(data, list) or not data or not isinstance(data[0], str):
         raise ValueError("packet data is not [event, *args]")
     namespace = packet.get("nsp")
-    return Broadcast(message[0], "/" if namespace is None else namespace, _dates(data),
+    return Broadcast(message[0], "/" if namespace is None else namespace, dates(data),
                      list(opts.get("rooms") or ()), list(opts.get("except") or ()),
                      opts.get("flags") or {})
 
 
-def _dates(obj: Any) -> Any:
+def dates(obj: Any) -> Any:
     """``obj`` with every datetime turned into node's JSON form of a Date."""
     if isinstance(obj, datetime.datetime):
         return iso_date(obj)
     if isinstance(obj, list):
         if any(isinstance(v, (datetime.datetime, list, dict)) for v in obj):
-            return [_dates(v) for v in obj]
+            return [dates(v) for v in obj]
         return obj
     if isinstance(obj, dict):
         if any(isinstance(v, (datetime.datetime, list, dict)) for v in obj.values()):
-            return {k: _dates(v) for k, v in obj.items()}
+            return {k: dates(v) for k, v in obj.items()}
         return obj
     return obj
 
@@ -195,7 +197,8 @@ def has_binary(obj: Any) -> bool:
     return False
 
 
-def _json_default(obj: Any) -> Any:
+def json_default(obj: Any) -> Any:
+    """``json.dumps``'s default for what node's JSON would write (dates, sets)."""
     if isinstance(obj, datetime.datetime):
         return iso_date(obj)
     if isinstance(obj, (set, frozenset, tuple)):
@@ -212,9 +215,9 @@ def encode_request(message: Dict[str, Any], binary: Optional[bool] = None) -> by
             or has_binary(message)
     if binary:
         require_msgpack()
-        return _pack(message)
+        return pack(message)
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False,
-                      default=_json_default).encode("utf-8")
+                      default=json_default).encode("utf-8")
 
 
 def decode_request(body: bytes) -> Dict[str, Any]:
@@ -228,7 +231,7 @@ def decode_request(body: bytes) -> Dict[str, Any]:
     else:
         require_msgpack()
         try:
-            message = _dates(_unpack(body))
+            message = dates(unpack(body))
         except Exception as exc:
             raise ValueError("not msgpack: %s" % exc) from None
     if not isinstance(message, dict):
@@ -263,7 +266,7 @@ def encode_emitter_broadcast(namespace: str, data: Sequence[Any], rooms: Sequenc
     require_msgpack()
     packet = {"type": EVENT, "data": list(data), "nsp": namespace}
     opts = {"rooms": list(rooms), "flags": flags or {}, "except": list(except_rooms)}
-    return _pack([EMITTER_UID, packet, opts])
+    return pack([EMITTER_UID, packet, opts])
 
 
 def encode_emitter_rooms_request(kind: RequestType, rooms: Sequence[str],

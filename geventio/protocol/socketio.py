@@ -247,15 +247,19 @@ def encode_messages(packet: Packet) -> tuple[EngineIOPacket, ...]:
     return tuple(EngineIOPacket(MESSAGE, frame) for frame in encode(packet))
 
 
-def connect_ack(namespace: str = '/', sid: str | None = None, *, protocol: int = 5) -> Packet:
-    """The server's CONNECT answer: v5 ``0{"sid":...}``, v4 a bare ``0`` (``0/admin,``)."""
+def connect_ack(namespace: str = '/', sid: str | None = None, *, protocol: int = 5,
+                pid: str | None = None) -> Packet:
+    """The server's CONNECT answer: v5 ``0{"sid":...}`` (``{"sid":...,"pid":...}`` when
+    connection state recovery is on), v4 a bare ``0`` (``0/admin,``)."""
     if protocol == 4:
         return Packet(CONNECT, namespace)
     if protocol != 5:
         raise ValueError(f'unknown Socket.IO protocol revision {protocol!r}')
     if sid is None:
         raise ValueError('a v5 CONNECT answer needs the Socket.IO sid')
-    return Packet(CONNECT, namespace, {'sid': sid})
+    if pid is None:
+        return Packet(CONNECT, namespace, {'sid': sid})
+    return Packet(CONNECT, namespace, {'sid': sid, 'pid': pid})
 
 
 def connect_error(namespace: str, message: str, data: Any = None, *,

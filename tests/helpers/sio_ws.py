@@ -68,6 +68,7 @@ class SioClient:
             return
         if packet.type == sio.CONNECT:
             data = packet.data or {}
+            self.connect_data = data
             self._connected.set(data.get("sid") if isinstance(data, dict) and
                                 data.get("sid") else self.engine_sid)
         elif packet.type == sio.DISCONNECT:
