@@ -15,6 +15,7 @@ import pytest
 from gunicorn.config import Config
 
 from helpers import REPO_ROOT
+from helpers.browser import browser_available, run_pages
 from helpers.eio_client import WSClient, handshake, post, wait_until
 from helpers.node import node_available, run_node
 from helpers.process import Child, free_port, wait_for_handshake
@@ -123,6 +124,21 @@ def test_a_06_websocket_client_talks_to_the_worker(server):
     while "over the websocket" not in messages:
         messages += decode(ws.recv())
     ws.close()
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not browser_available(), reason="needs chromium and npm ci")
+@pytest.mark.parametrize("transport", ["websocket", "xhr-polling", "jsonp-polling"])
+def test_the_06_client_in_chromium_talks_to_the_worker(server, transport):
+    _, base, close_log = server
+    run = run_pages("%s/?transport=%s" % (base, transport), timeout=60)
+    result = run["pages"][0]["result"] or {}
+    assert not result.get("errors"), run
+    assert result["transportType"] == transport
+    assert result["steps"]["string"] == "hello"
+    assert result["steps"]["burst"] == ["burst %d" % i for i in range(50)]
+    assert result["steps"]["serverDisconnectSeen"]
+    wait_until(lambda: closed_lines(close_log), timeout=10)  # "close me" ran on_close
 
 
 def test_sigterm_runs_every_on_close_before_the_worker_exits(server):

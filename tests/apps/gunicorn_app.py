@@ -1,11 +1,14 @@
 """The application tests/test_gunicorn.py runs under gunicorn's GeventioWorker.
 
-Every on_close appends a line to the file named by $GEVENTIO_CLOSE_LOG, so a test can
+It serves tests/pages/client06.html at "/" for the 0.6 client in Chromium. Every
+on_close appends a line to the file named by $GEVENTIO_CLOSE_LOG, so a test can
 count them after the worker is gone.
 """
 import os
 
 import geventio
+from helpers import REPO_ROOT
+from helpers.static import static_app
 
 CLOSE_LOG = os.environ.get("GEVENTIO_CLOSE_LOG")
 
@@ -15,7 +18,10 @@ class Echo(geventio.SocketConnection):
         self.join("all")
 
     def on_message(self, message):
-        self.send(message)
+        if message == "close me":  # tests/pages/client06.html's server-side disconnect
+            self.close()
+        else:
+            self.send(message)
 
     @geventio.event
     def echo(self, *args):
@@ -36,4 +42,9 @@ class Echo(geventio.SocketConnection):
 
 
 router = geventio.get_router(Echo, {"ping_interval": 5, "ping_timeout": 5})
-application = geventio.Application([router.route()])
+with open(os.path.join(REPO_ROOT, "tests", "pages", "client06.html"), encoding="utf-8") as _f:
+    PAGE = _f.read()
+
+# "/" is the 0.6 browser page (with /socket.io.js from node_modules)
+application = geventio.Application(
+    [router.route()], fallback=static_app({"/": ("text/html; charset=utf-8", PAGE)}))
