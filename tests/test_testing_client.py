@@ -256,3 +256,45 @@ def test_heartbeats_are_answered_so_an_idle_client_stays_connected():
 
 def test_pytest_does_not_collect_the_class():
     assert TestClient.__test__ is False
+
+
+USERS_TEST = '''
+import geventio
+from geventio.testing import TestClient
+
+
+class Echo(geventio.SocketConnection):
+    @geventio.event
+    def echo(self, text):
+        self.emit("heard", text)
+        return text.upper()
+
+
+def test_echo():
+    client = TestClient(geventio.get_router(Echo))
+    assert client.call("echo", "hi") == "HI"
+    assert client.received() == [("heard", "hi")]
+    client.disconnect()
+
+
+def test_the_process_is_not_monkey_patched():
+    import socket
+    from gevent import monkey
+    assert not monkey.is_module_patched("socket")
+'''
+
+
+@pytest.mark.slow
+def test_a_users_project_uses_it_from_pytest_without_patching_or_geventio_helpers(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from helpers import REPO_ROOT
+    (tmp_path / "test_users_handlers.py").write_text(USERS_TEST)
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT)
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "-c", os.devnull, "--rootdir", str(tmp_path), str(tmp_path)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 passed" in proc.stdout
