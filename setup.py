@@ -23,6 +23,8 @@ setup(
         "test": [
             "pytest>=7",
             "pytest-timeout>=2",
+            # geventio.gunicorn.GeventioWorker's tests start real gunicorn
+            "gunicorn>=22",
             "Flask>=2.2",
             "Django>=4.2",
             # today's Python client, for tests/test_modern_python_client.py (5.12+: the

@@ -224,12 +224,18 @@ class SocketServer:
     answered inline on the HTTP port). Serves forever unless ``auto_start=False``; then
     call :meth:`start` / :meth:`serve_forever` / :meth:`stop` yourself. Serving forever
     from the main thread, it stops gracefully at SIGINT or SIGTERM
-    (:meth:`stop_on_signals`), as ``geventio-serve`` does.
+    (:meth:`stop_on_signals`), as ``geventio-serve`` does. ``listener`` (a bound,
+    listening socket) replaces host and port, and ``spawn`` is the WSGIServer's (a Pool
+    bounds the connections): what a process manager such as gunicorn hands over.
     """
+
+    #: the pywsgi server class (a subclass may count requests, as geventio.gunicorn's does)
+    wsgi_server_class = WSGIServer
 
     def __init__(self, application: Application, auto_start: bool = True,
                  host: Optional[str] = None, port: Optional[int] = None,
-                 flash_policy_port: Any = "default", **ssl_args: Any) -> None:
+                 flash_policy_port: Any = "default", listener: Any = None,
+                 spawn: Any = "default", **ssl_args: Any) -> None:
         self.application = application
         logsafe.install()  # also on the loggers of modules imported since geventio was
         settings = getattr(application, "settings", {})
@@ -244,10 +250,11 @@ class SocketServer:
         if wants_flash:
             self.policy = (flash_policy.load_policy(policy_file) if policy_file
                            else flash_policy.default_policy())
-        self.http = WSGIServer((address, port), application, handler_class=Handler,
-                               log=LoggingLogAdapter(access_log, logging.DEBUG),
-                               error_log=LoggingLogAdapter(log, logging.ERROR),
-                               **ssl_args)
+        self.http = self.wsgi_server_class(
+            listener if listener is not None else (address, port), application,
+            handler_class=Handler, spawn=spawn,
+            log=LoggingLogAdapter(access_log, logging.DEBUG),
+            error_log=LoggingLogAdapter(log, logging.ERROR), **ssl_args)
         self.http.flash_policy = self.policy
         #: the bound on a request head (request line, fields, blank line): past it, 431
         self.http.max_header_size = int(settings.get("max_header_size",
