@@ -120,9 +120,7 @@ class SocketConnection:
     #: the modern client's CONNECT payload (what ``on_open`` gets as ``auth``; kept for
     #: ``handshake`` and other servers' ``fetch_connections``); empty for 0.6 clients
     auth: Mapping[str, Any] = MappingProxyType({})
-    #: the private id a recovering client presents (None unless connection state recovery
-    #: is on and the client speaks Socket.IO v5)
-    pid: Optional[str] = None
+    _pid: Optional[str] = None
     #: True when this connection's id, rooms, ``data`` and missed packets were restored
     #: from a previous connection (connection state recovery); set before ``on_open``
     recovered: bool = False
@@ -143,11 +141,22 @@ class SocketConnection:
         self.state = OPENING
         self._sid = session.connection_id(namespace)
 
+    @property
+    def private_id(self) -> Optional[str]:
+        """The private id (node's ``pid``) a client presents to recover this connection;
+        None unless connection state recovery is on and the client speaks Socket.IO v5.
+        (Not named ``pid``: a handler class may well have an event of that name.)"""
+        return self._pid
+
+    def give_private_id(self, pid: str) -> None:
+        """Set the private id (its session does this when recovery is on)."""
+        self._pid = pid
+
     def adopt(self, sid: str, pid: str, data: Dict[str, Any]) -> None:
         """Take a previous connection's id, private id and ``data`` (its session does
         this when the client recovers)."""
         self._sid = sid
-        self.pid = pid
+        self._pid = pid
         self.data = data
         self.recovered = True
 

@@ -149,7 +149,8 @@ class SocketIOSession(EngineSession):
                                                      refusal.data, protocol=self.sio)))
             return
         self.context.adapter.add(conn)
-        ack = sio.connect_ack(conn.namespace, conn.session_id, protocol=self.sio, pid=conn.pid)
+        ack = sio.connect_ack(conn.namespace, conn.session_id, protocol=self.sio,
+                              pid=conn.private_id)
         self.push(encode_items(ack) + missed + held)
         conn.state = OPEN
 
@@ -165,7 +166,7 @@ class SocketIOSession(EngineSession):
                 log.exception("session %s: restoring %s failed; a new connection", self.id,
                               conn.namespace)
         if restored is None:
-            conn.pid = new_session_id()
+            conn.give_private_id(new_session_id())
             return []
         saved = restored.session
         conn.adopt(saved.sid, saved.pid, saved.data)
@@ -358,11 +359,11 @@ class SocketIOSession(EngineSession):
     def _persist(self, conns: Sequence[SocketConnection]) -> None:
         """Keep the state of ``conns`` for recovery (a failure is logged, never raised)."""
         for conn in conns:
-            if conn.pid is None:
+            if conn.private_id is None:
                 continue
             try:
                 self.context.adapter.persist_session(conn.namespace, SavedSession(
-                    conn.session_id, conn.pid, sorted(conn.rooms), conn.data))
+                    conn.session_id, conn.private_id, sorted(conn.rooms), conn.data))
             except Exception:
                 log.exception("session %s: %s could not be kept for recovery", self.id,
                               conn.namespace)

@@ -35,7 +35,7 @@ class Session:
 class Conn:
     def __init__(self, sid, pid="p", namespace="/"):
         self.session_id = sid
-        self.pid = pid
+        self.private_id = pid
         self.namespace = namespace
         self.is_closed = False
         self.session = Session()
@@ -214,3 +214,23 @@ def test_the_memory_script_prints_the_bytes_per_kept_session_and_packet():
     assert lines[0].startswith("2000 sessions: ") and "per kept session" in lines[0], out
     per_session = int(lines[0].split(": ")[1].split()[0])
     assert 100 < per_session < 2000
+
+
+class WithPidEvent(geventio.SocketConnection):
+    """A handler class with an event named ``pid``: recovery's private id must not clash."""
+
+    @geventio.event
+    def pid(self):
+        return 42
+
+
+@pytest.mark.parametrize("recovery", [None, 60])
+def test_a_handler_event_named_pid_does_not_clash_with_the_private_id(recovery):
+    router = geventio.get_router(WithPidEvent,
+                                 settings={"connection_state_recovery": recovery})
+    with serve(make_application([router])) as base, SioClient(base) as client:
+        assert client.call("pid") == [42]
+        if recovery is None:
+            assert set(client.connect_data) == {"sid"}
+        else:
+            assert isinstance(client.connect_data["pid"], str)

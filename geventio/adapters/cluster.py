@@ -146,7 +146,7 @@ class ClusterAdapter(InMemoryAdapter):
         encoded: Dict[Tuple[type, bool], Optional[list]] = {}
         for conn in targets:
             session = conn.session
-            key = (type(session), tag and conn.pid is not None)
+            key = (type(session), tag and conn.private_id is not None)
             if key in encoded:
                 items = encoded[key]
             else:

@@ -76,7 +76,7 @@ class SessionAwareAdapter(InMemoryAdapter):
         encoded: Dict[Tuple[type, bool], list] = {}
         for conn in targets:
             session = conn.session
-            key = (type(session), conn.pid is not None)
+            key = (type(session), conn.private_id is not None)
             items = encoded.get(key)
             if items is None:
                 items = encoded[key] = key[0].encode_packets(tagged if key[1] else packets)
