@@ -312,7 +312,7 @@ def _adapter(adapter: Any, settings: Settings) -> Adapter:
             return RedisAdapter(adapter)
         if scheme in ("amqp", "amqps", "pyamqp"):
             from .adapters.amqp import AmqpAdapter
-            return AmqpAdapter(adapter)
+            return AmqpAdapter.from_url(adapter)
         raise ValueError("adapter=%r: unknown adapter URL scheme (redis://, rediss://, "
                          "amqp://)" % adapter[:60])
     if not isinstance(adapter, Adapter):

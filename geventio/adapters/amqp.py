@@ -4,6 +4,8 @@ Node's generic cluster messages (:mod:`geventio.protocol.cluster_wire`, msgpack 
 through one direct exchange (``exchange``, not durable): messages for every server with the
 routing key ``<exchange>#<nsp>#``, responses to one server with ``<exchange>#<nsp>#<uid>#``.
 Each process reads one exclusive, auto-delete queue bound to both keys of each namespace.
+A URL given to ``get_router`` / ``--message-queue`` may set the exchange and the heartbeat
+timing: ``?exchange=name&heartbeat_interval=5&heartbeat_timeout=10``.
 AMQP has no subscriber count, so the servers are counted by heartbeats
 (:class:`~geventio.adapters.cluster.ClusterAdapterWithHeartbeat`).
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import logging
 import socket
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import gevent
 import gevent.queue
@@ -71,6 +74,22 @@ class AmqpAdapter(ClusterAdapterWithHeartbeat):
         #: how many times the consumer has connected (and declared its queue)
         self._connections = 0
         self._dropped = 0
+
+    @classmethod
+    def from_url(cls, url: str) -> "AmqpAdapter":
+        """The adapter for ``url``, whose query may carry ``exchange``,
+        ``heartbeat_interval`` and ``heartbeat_timeout`` (seconds)."""
+        parts = urlsplit(url)
+        ours: Dict[str, Any] = {}
+        rest = []
+        for key, value in parse_qsl(parts.query, keep_blank_values=True):
+            if key == "exchange":
+                ours[key] = value
+            elif key in ("heartbeat_interval", "heartbeat_timeout"):
+                ours[key] = float(value)
+            else:
+                rest.append((key, value))
+        return cls(urlunsplit(parts._replace(query=urlencode(rest))), **ours)
 
     def __repr__(self) -> str:
         return "<AmqpAdapter %s exchange=%r uid=%s>" % (
