@@ -290,14 +290,13 @@ def test_server_side_emit_runs_the_other_servers_handlers_and_returns_their_answ
 def test_a_closed_member_leaves_and_one_that_stops_beating_drops_out(exchange):
     with member(exchange) as a, member(exchange) as b:
         assert counted(a.router, 2)
-        with member(exchange) as c:
+        with member(exchange) as _c:
             assert counted(a.router, 3)
         assert counted(a.router, 2, timeout=1)  # ADAPTER_CLOSE: at once
         with member(exchange, heartbeat_interval=60) as silent:
             assert counted(b.router, 3)  # its INITIAL_HEARTBEAT, then silence
             assert counted(b.router, 2, timeout=BEAT["heartbeat_timeout"] + 2)
             assert silent.router.server_count() == 3  # it still hears the others
-        del c
 
 
 def close_from_broker(name):
