@@ -40,9 +40,13 @@ setup(
             # the cluster adapter against a real Redis (tests/test_redis_*.py)
             "redis>=5",
             "msgpack>=1.0",
+            # the AMQP adapter against a real RabbitMQ (tests/test_amqp_cluster.py)
+            "kombu>=5.3",
         ],
         # geventio.RedisAdapter: a cluster over Redis, wire-compatible with node's
         "redis": ["redis>=5", "msgpack>=1.0"],
+        # geventio.AmqpAdapter: a cluster over RabbitMQ (kombu on py-amqp)
+        "amqp": ["kombu>=5.3", "msgpack>=1.0"],
         # scripts/bench.py: the python-socketio peer (gevent mode) and the profiler
         "bench": [
             "python-socketio>=5,<6",

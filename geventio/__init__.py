@@ -21,6 +21,7 @@ from .exceptions import (ConnectionClosed, ConnectionRefused, GeventioError, Not
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from .adapters.amqp import AmqpAdapter
     from .adapters.redis import RedisAdapter
     from .adapters.redis_streams import RedisStreamsAdapter
     from .app import Application
@@ -35,15 +36,17 @@ logsafe.install()  # client-supplied values are escaped in every geventio log li
 __version__ = "0.1.0"
 
 __all__ = [
-    "Application", "ConnectionClosed", "ConnectionRefused", "Emitter", "GeventioError",
-    "NotSupported", "RedisAdapter", "RedisStreamsAdapter", "Request", "Router", "Settings",
-    "SocketConnection", "SocketServer", "TimeoutError", "event", "get_router", "__version__",
+    "AmqpAdapter", "Application", "ConnectionClosed", "ConnectionRefused", "Emitter",
+    "GeventioError", "NotSupported", "RedisAdapter", "RedisStreamsAdapter", "Request",
+    "Router", "Settings", "SocketConnection", "SocketServer", "TimeoutError", "event",
+    "get_router", "__version__",
 ]
 
 
 def _load_server() -> None:
     """Import the server's modules (and gevent) and publish their names, as an eager
     ``import geventio`` would; escape the log lines of every module now imported."""
+    from .adapters.amqp import AmqpAdapter
     from .adapters.redis import RedisAdapter
     from .adapters.redis_streams import RedisStreamsAdapter
     from .app import Application
@@ -54,13 +57,13 @@ def _load_server() -> None:
     globals().update(Application=Application, SocketConnection=SocketConnection, event=event,
                      Request=Request, Router=Router, get_router=get_router,
                      SocketServer=SocketServer, RedisAdapter=RedisAdapter,
-                     RedisStreamsAdapter=RedisStreamsAdapter)
+                     RedisStreamsAdapter=RedisStreamsAdapter, AmqpAdapter=AmqpAdapter)
     logsafe.install()
 
 
 _SERVER_NAMES = frozenset(("Application", "SocketConnection", "event", "Request", "Router",
                            "get_router", "SocketServer", "RedisAdapter",
-                           "RedisStreamsAdapter"))
+                           "RedisStreamsAdapter", "AmqpAdapter"))
 
 
 def __getattr__(name: str) -> Any:

@@ -295,7 +295,7 @@ class Router:
 def _adapter(adapter: Any, settings: Settings) -> Adapter:
     """The adapter a router uses: the in-memory one by default (keeping packets and
     sessions when connection state recovery is on); a URL names a cluster adapter
-    (``redis://``, ``rediss://``)."""
+    (``redis://``, ``rediss://``, ``amqp://``)."""
     if adapter is None:
         adapter = message_queue.default()  # geventio-serve --message-queue
         if adapter is None:
@@ -310,11 +310,11 @@ def _adapter(adapter: Any, settings: Settings) -> Adapter:
         if scheme in ("redis", "rediss", "unix"):
             from .adapters.redis import RedisAdapter
             return RedisAdapter(adapter)
-        if scheme in ("amqp", "amqps"):
-            raise ValueError("adapter=%r: the AMQP adapter is not available yet; use a "
-                             "redis:// URL" % adapter[:60])
-        raise ValueError("adapter=%r: unknown adapter URL scheme (redis://, rediss://)"
-                         % adapter[:60])
+        if scheme in ("amqp", "amqps", "pyamqp"):
+            from .adapters.amqp import AmqpAdapter
+            return AmqpAdapter.from_url(adapter)
+        raise ValueError("adapter=%r: unknown adapter URL scheme (redis://, rediss://, "
+                         "amqp://)" % adapter[:60])
     if not isinstance(adapter, Adapter):
         raise TypeError("adapter must be a geventio.adapters.Adapter, not %s"
                         % type(adapter).__name__)

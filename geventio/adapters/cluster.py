@@ -4,8 +4,9 @@ The in-memory index, plus the messages of :mod:`geventio.protocol.cluster_wire` 
 3-12) to and from the other servers. A subclass carries them: ``do_publish(message)``
 (returns the stored message's offset, or "" when it is not stored),
 ``do_publish_response(requester_uid, response)`` and ``server_count``, and hands what it
-reads to :meth:`ClusterAdapter.on_message`. The Redis streams adapter is one; an AMQP one
-can be another.
+reads to :meth:`ClusterAdapter.on_message`. The Redis streams adapter is one;
+:class:`ClusterAdapterWithHeartbeat` counts the servers by heartbeats for a transport that
+cannot (the AMQP adapter).
 
 With connection state recovery on, a broadcast's offset (what ``do_publish`` returned, or
 the one a received message came with) is appended to the event for the connections that
@@ -14,6 +15,7 @@ recover, as node's ``addOffsetIfNecessary`` does.
 from __future__ import annotations
 
 import logging
+import time
 from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
@@ -31,6 +33,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..context import Context
 
 log = logging.getLogger(__name__)
+
+#: the uid of node's emitters, which are not servers (not counted)
+EMITTER_UID = "emitter"
 
 
 class Pending:
@@ -348,3 +353,81 @@ class ClusterAdapter(InMemoryAdapter):
             pending.answered(sockets if isinstance(sockets, list) else ())
         elif kind == MessageType.SERVER_SIDE_EMIT_RESPONSE:
             pending.answered((data.get("packet"),))
+
+
+class ClusterAdapterWithHeartbeat(ClusterAdapter):
+    """A ClusterAdapter over a transport with no subscriber count: the servers are counted
+    by heartbeats, as node's ``ClusterAdapterWithHeartbeat`` does. The subclass calls
+    :meth:`begin_heartbeats` once its subscription is in place (and again after each
+    reconnect): INITIAL_HEARTBEAT, which the others answer with a HEARTBEAT; then a HEARTBEAT
+    every ``heartbeat_interval``. A server heard from within ``heartbeat_timeout`` (any
+    message counts) is a member; :meth:`close` sends ADAPTER_CLOSE."""
+
+    __slots__ = ("heartbeat_interval", "heartbeat_timeout", "_nodes", "_beater")
+
+    def __init__(self, requests_timeout: float = 5.0, heartbeat_interval: float = 5.0,
+                 heartbeat_timeout: float = 10.0) -> None:
+        super().__init__(requests_timeout)
+        self.heartbeat_interval = float(heartbeat_interval)
+        self.heartbeat_timeout = float(heartbeat_timeout)
+        #: uid -> when (monotonic) we last heard from that server
+        self._nodes: Dict[str, float] = {}
+        self._beater: Optional[gevent.Greenlet] = None
+
+    def begin_heartbeats(self) -> None:
+        """Announce this server (INITIAL_HEARTBEAT) and keep beating."""
+        for namespace in self.namespaces:
+            self._publish(namespace, MessageType.INITIAL_HEARTBEAT)
+        if self._beater is None and not self._closed:
+            self._beater = gevent.spawn(self._beat)
+
+    def _beat(self) -> None:
+        while not self._closed:
+            gevent.sleep(self.heartbeat_interval)
+            if self._closed:
+                break
+            for namespace in self.namespaces:
+                self._publish(namespace, MessageType.HEARTBEAT)
+            self._expire()
+
+    def _expire(self) -> None:
+        deadline = time.monotonic() - self.heartbeat_timeout
+        for uid, seen in list(self._nodes.items()):
+            if seen < deadline:
+                del self._nodes[uid]
+                log.info("server %s missed its heartbeats for %.1f s: no longer counted",
+                         uid, self.heartbeat_timeout)
+
+    def server_count(self, namespace: str = "/") -> int:
+        self._expire()
+        return 1 + len(self._nodes)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        for namespace in self.namespaces:
+            self._publish(namespace, MessageType.ADAPTER_CLOSE)
+        super().close()
+        if self._beater is not None:
+            self._beater.kill(block=False)
+
+    def on_message(self, message: Dict[str, Any], offset: str = "") -> None:
+        uid = message.get("uid")
+        if not isinstance(uid, str) or uid == self.uid:
+            return
+        kind = message.get("type")
+        if kind == MessageType.ADAPTER_CLOSE:
+            if self._nodes.pop(uid, None) is not None:
+                log.info("server %s left the cluster", uid)
+            return
+        if uid != EMITTER_UID:
+            if uid not in self._nodes:
+                log.info("server %s joined the cluster", uid)
+            self._nodes[uid] = time.monotonic()
+        if kind == MessageType.INITIAL_HEARTBEAT:
+            if message.get("nsp") in self.namespaces:
+                self._publish(str(message["nsp"]), MessageType.HEARTBEAT)
+            return
+        if kind == MessageType.HEARTBEAT:
+            return
+        super().on_message(message, offset)

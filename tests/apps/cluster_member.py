@@ -1,6 +1,7 @@
 """A geventio cluster member for tests that need a real second process:
 ``geventio-serve tests/apps/cluster_member.py:application`` with GEVENTIO_REDIS_URL and
-GEVENTIO_REDIS_KEY in the environment. Its clients may ask it to broadcast:
+GEVENTIO_REDIS_KEY in the environment (or without them, and ``--message-queue URL``). Its
+clients may ask it to broadcast:
 
 * ``burst(n)``: ``router.emit("n", i)`` for i in 0..n-1, in order;
 * ``emit(event, *args)``: one ``router.emit`` to everyone;
@@ -40,8 +41,10 @@ class Member(geventio.SocketConnection):
         pass
 
 
+# without GEVENTIO_REDIS_URL: the adapter of geventio-serve's --message-queue
 router = geventio.get_router(Member, adapter=geventio.RedisAdapter(
-    os.environ["GEVENTIO_REDIS_URL"], key=os.environ["GEVENTIO_REDIS_KEY"]))
+    os.environ["GEVENTIO_REDIS_URL"], key=os.environ["GEVENTIO_REDIS_KEY"])
+    if "GEVENTIO_REDIS_URL" in os.environ else None)
 
 
 @router.server_event("whoami")
