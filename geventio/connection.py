@@ -12,8 +12,8 @@ import inspect
 import logging
 import time
 from types import MappingProxyType
-from typing import (TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Mapping, Optional, Tuple,
-                    TypeVar, overload)
+from typing import (TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Mapping, Optional, Sequence,
+                    Tuple, TypeVar, overload)
 
 import gevent
 from gevent.event import AsyncResult
@@ -34,6 +34,9 @@ EVENT_ATTRIBUTE = "geventio_event"
 
 #: SocketConnection subclass -> {event name: method name}, filled as subclasses are defined
 _HANDLER_TABLES: Dict[type, Dict[str, str]] = {}
+
+#: the event name of the catch-all handler (``@event('*')``)
+ANY_EVENT = "*"
 
 
 class ConnectionState(enum.Enum):
@@ -97,6 +100,8 @@ def event(name_or_fn):
     ``@event`` uses the method's name; ``@event('nick change')`` names the event (for
     names that are not identifiers or that would shadow a connection method). The
     return value acknowledges: None -> ack(), a tuple -> ack(*t), anything else -> ack(x).
+    ``@event('*')`` is the catch-all: ``def any_event(self, event, *args)`` gets every
+    event that has no handler of its own (``message`` goes to ``on_message`` first).
     """
     if callable(name_or_fn):
         setattr(name_or_fn, EVENT_ATTRIBUTE, name_or_fn.__name__)
@@ -178,6 +183,12 @@ class SocketConnection:
 
     def on_close(self) -> None:
         """The connection ended, whatever ended it. Called exactly once."""
+
+    def on_error(self, exc: Exception, event: str, args: Tuple[Any, ...]) -> None:
+        """A handler of ``event`` (``'message'`` for on_message) raised ``exc``; the
+        client's acknowledgement, if it asked for one, is not sent. The default logs."""
+        log.error("session %s: handler of %r on %s raised", self.session.id, event,
+                  self.namespace, exc_info=exc)
 
     # -- sending --------------------------------------------------------------------------
 
@@ -327,6 +338,41 @@ def find_handler(conn: SocketConnection, name: str) -> Optional[Callable[..., An
     table = _HANDLER_TABLES.get(type(conn))
     attr = table.get(name) if table else None
     return getattr(conn, attr) if attr else None
+
+
+def find_any_handler(conn: SocketConnection) -> Optional[Callable[..., Any]]:
+    """The bound catch-all method (``@event('*')``), or None."""
+    return find_handler(conn, ANY_EVENT)
+
+
+def handle_event(conn: SocketConnection, name: str, args: Sequence[Any]) -> Tuple[bool, Any]:
+    """Run the handler of event ``name``: its own, else ``on_message`` for ``message``,
+    else the catch-all. Returns (handled, value); a handler that raises goes to
+    ``on_error`` and counts as not handled (no acknowledgement)."""
+    handler = find_handler(conn, name)
+    try:
+        if handler is not None:
+            return True, handler(*args)
+        if name == "message":
+            return True, conn.on_message(args[0] if len(args) == 1 else tuple(args))
+        handler = find_any_handler(conn)
+        if handler is not None:
+            return True, handler(name, *args)
+    except Exception as exc:
+        report_error(conn, exc, name, tuple(args))
+        return False, None
+    log.debug("session %s: no handler for event %r on %s", conn.session.id, name,
+              conn.namespace)
+    return False, None
+
+
+def report_error(conn: SocketConnection, exc: Exception, name: str,
+                 args: Tuple[Any, ...]) -> None:
+    """Hand a handler's exception to ``conn.on_error`` (one that raises is logged)."""
+    try:
+        conn.on_error(exc, name, args)
+    except Exception:
+        log.exception("session %s: on_error of %s raised", conn.session.id, conn.namespace)
 
 
 # -- calling on_open with the arguments it can take ------------------------------------------

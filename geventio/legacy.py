@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Tuple
 
 import gevent
 
-from .connection import CLOSED, OPEN, SocketConnection, call_on_open
+from .connection import CLOSED, OPEN, SocketConnection, call_on_open, report_error
 from .exceptions import ConnectionRefused, NotSupported
 from .protocol import legacy as codec
 from .protocol import socketio as sio
@@ -97,7 +97,10 @@ class LegacySession(Session):
     def _deliver(self, message: Any) -> None:
         conn = self.connection
         if not conn.is_closed:
-            conn.on_message(message)
+            try:
+                conn.on_message(message)
+            except Exception as exc:
+                report_error(conn, exc, "message", (message,))
 
     # -- outbound (called by SocketConnection and the router) ---------------------------
 

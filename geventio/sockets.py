@@ -19,7 +19,7 @@ import gevent
 from .acks import DirectAck
 from .adapters.base import RECOVERABLE_REASONS, BroadcastOptions, SavedSession
 from .connection import (CLOSED, OPEN, OPENING, SocketConnection, ack_args,
-                         call_on_open, fail_ack, find_handler)
+                         call_on_open, fail_ack, handle_event)
 from .engine import EngineSession
 from .exceptions import ConnectionRefused
 from .protocol import socketio as sio
@@ -220,15 +220,8 @@ class SocketIOSession(EngineSession):
     def _dispatch(self, conn: SocketConnection, data: List[Any], ack_id: Optional[int]) -> None:
         if conn.is_closed:
             return
-        name, args = data[0], data[1:]
-        handler = find_handler(conn, name)
-        if handler is not None:
-            value = handler(*args)
-        elif name == "message":
-            value = conn.on_message(args[0] if len(args) == 1 else tuple(args))
-        else:
-            log.debug("session %s: no handler for event %r on %s", self.id, name,
-                      conn.namespace)
+        handled, value = handle_event(conn, data[0], data[1:])
+        if not handled:
             return
         if ack_id is not None and not conn.is_closed:
             self.push(encode_items(sio.Packet(sio.ACK, conn.namespace, list(ack_args(value)),
