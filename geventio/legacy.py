@@ -13,6 +13,7 @@ import gevent
 
 from .connection import CLOSED, OPEN, SocketConnection, call_on_open, report_error
 from .exceptions import ConnectionRefused, NotSupported
+from .hooks import run_middlewares
 from .protocol import legacy as codec
 from .protocol import socketio as sio
 from .session import Item, Session
@@ -55,6 +56,9 @@ class LegacySession(Session):
         conn = self.connection
         self.context.adapter.add(conn)
         try:
+            refusal = run_middlewares(self.context.middlewares, conn, self.request, {})
+            if refusal is not None:
+                raise refusal
             accepted = call_on_open(conn, self.request, extra=extra, auth={})
         except ConnectionRefused as exc:
             log.info("session %s refused by on_open: %s", self.id, exc.message)
