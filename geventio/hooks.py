@@ -11,10 +11,11 @@ import logging
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Pattern, Sequence, Tuple, Union
 
 from .exceptions import ConnectionRefused
+from .request import Request
 
 if TYPE_CHECKING:  # pragma: no cover
     from .connection import SocketConnection
-    from .request import Request
+    from .settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -64,3 +65,20 @@ def run_middlewares(middlewares: Sequence[Tuple[Scope, Middleware]], conn: "Sock
                           conn.session.id, getattr(fn, "__qualname__", fn), conn.namespace)
             return ConnectionRefused("Internal server error")
     return None
+
+
+def request_allowed(settings: "Settings", environ: dict) -> bool:
+    """Whether the ``allow_request`` setting lets this request open a session (one that
+    raises refuses, with a log line)."""
+    allow = settings.allow_request
+    if allow is None:
+        return True
+    try:
+        allowed = bool(allow(Request(environ)))
+    except Exception:
+        log.exception("allow_request raised; refusing the request")
+        return False
+    if not allowed:
+        log.info("allow_request refused %s %s", environ.get("REQUEST_METHOD"),
+                 environ.get("PATH_INFO"))
+    return allowed

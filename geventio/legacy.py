@@ -61,7 +61,7 @@ class LegacySession(Session):
                 raise refusal
             accepted = call_on_open(conn, self.request, extra=extra, auth={})
         except ConnectionRefused as exc:
-            log.info("session %s refused by on_open: %s", self.id, exc.message)
+            log.info("session %s refused: %s", self.id, exc.message)
             accepted = False
         except Exception:
             log.exception("session %s: on_open raised; refusing the connection", self.id)

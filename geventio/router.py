@@ -20,7 +20,7 @@ from .adapters import Adapter, BroadcastOptions, InMemoryAdapter, Target
 from .connection import SocketConnection
 from .context import Context
 from .engine import EngineSession
-from .hooks import Scope, is_pattern
+from .hooks import Scope, is_pattern, request_allowed
 from .protocol import socketio as sio
 from .sessions import SessionRegistry, TooManySessions
 from .settings import Settings
@@ -172,6 +172,8 @@ class Router:
         transport = query.get("transport")
         if transport not in ("polling", "websocket") or transport not in self.settings.transports:
             raise EIOError(0, "transport %r unknown or disabled" % (transport,))
+        if not query.get("sid") and not request_allowed(self.settings, environ):
+            raise EIOError(4, "refused by allow_request")
         if transport == "websocket":
             if environ.get("HTTP_UPGRADE", "").lower() != "websocket":
                 raise EIOError(3, "transport=websocket without a WebSocket upgrade")
@@ -197,6 +199,8 @@ class Router:
         if ex.method not in ("GET", "POST"):
             raise HTTPError("405 Method Not Allowed", "use GET or POST",
                             [("Allow", "GET, POST, OPTIONS")])
+        if not ex.sid and not request_allowed(self.settings, environ):
+            raise HTTPError("403 Forbidden", "refused by allow_request")
         return module.handle(ex)
 
     # -- hooks --------------------------------------------------------------------------
@@ -367,7 +371,7 @@ def _eio_error(ex: Exchange, exc: EIOError) -> List[bytes]:
 def get_router(handler: Type[SocketConnection], settings: Optional[Mapping[str, Any]] = None,
                resource: str = "socket.io", extra_re: Optional[str] = None,
                extra_sep: Optional[str] = None,
-               namespaces: Optional[Mapping[str, Type[SocketConnection]]] = None,
+               namespaces: Optional[Mapping[Any, Type[SocketConnection]]] = None,
                adapter: Any = None) -> Router:
     """Build the router serving ``handler`` (see :class:`Router`; settings in
     :class:`geventio.settings.Settings`; ``adapter``: where rooms live, an
