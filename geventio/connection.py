@@ -12,8 +12,8 @@ import inspect
 import logging
 import time
 from types import MappingProxyType
-from typing import (TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Mapping, Optional, Sequence,
-                    Tuple, TypeVar, overload)
+from typing import (TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Mapping, Optional, Tuple,
+                    TypeVar, overload)
 
 import gevent
 from gevent.event import AsyncResult
@@ -343,27 +343,6 @@ def find_handler(conn: SocketConnection, name: str) -> Optional[Callable[..., An
 def find_any_handler(conn: SocketConnection) -> Optional[Callable[..., Any]]:
     """The bound catch-all method (``@event('*')``), or None."""
     return find_handler(conn, ANY_EVENT)
-
-
-def handle_event(conn: SocketConnection, name: str, args: Sequence[Any]) -> Tuple[bool, Any]:
-    """Run the handler of event ``name``: its own, else ``on_message`` for ``message``,
-    else the catch-all. Returns (handled, value); a handler that raises goes to
-    ``on_error`` and counts as not handled (no acknowledgement)."""
-    handler = find_handler(conn, name)
-    try:
-        if handler is not None:
-            return True, handler(*args)
-        if name == "message":
-            return True, conn.on_message(args[0] if len(args) == 1 else tuple(args))
-        handler = find_any_handler(conn)
-        if handler is not None:
-            return True, handler(name, *args)
-    except Exception as exc:
-        report_error(conn, exc, name, tuple(args))
-        return False, None
-    log.debug("session %s: no handler for event %r on %s", conn.session.id, name,
-              conn.namespace)
-    return False, None
 
 
 def report_error(conn: SocketConnection, exc: Exception, name: str,

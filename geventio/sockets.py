@@ -20,7 +20,8 @@ import gevent
 from .acks import DirectAck
 from .adapters.base import RECOVERABLE_REASONS, BroadcastOptions, SavedSession
 from .connection import (CLOSED, OPEN, OPENING, SocketConnection, ack_args,
-                         call_on_open, fail_ack, handle_event)
+                         call_on_open, fail_ack, find_any_handler,
+                         find_handler, report_error)
 from .engine import EngineSession
 from .exceptions import ConnectionRefused
 from .hooks import pattern_matches, run_middlewares
@@ -242,8 +243,22 @@ class SocketIOSession(EngineSession):
     def _dispatch(self, conn: SocketConnection, data: List[Any], ack_id: Optional[int]) -> None:
         if conn.is_closed:
             return
-        handled, value = handle_event(conn, data[0], data[1:])
-        if not handled:
+        name, args = data[0], data[1:]
+        handler = find_handler(conn, name)
+        try:
+            if handler is not None:
+                value = handler(*args)
+            elif name == "message":
+                value = conn.on_message(args[0] if len(args) == 1 else tuple(args))
+            else:
+                handler = find_any_handler(conn)  # @event('*')
+                if handler is None:
+                    log.debug("session %s: no handler for event %r on %s", self.id, name,
+                              conn.namespace)
+                    return
+                value = handler(name, *args)
+        except Exception as exc:
+            report_error(conn, exc, name, tuple(args))  # and no ack, as node
             return
         if ack_id is not None and not conn.is_closed:
             self.push(encode_items(sio.Packet(sio.ACK, conn.namespace, list(ack_args(value)),
