@@ -35,6 +35,9 @@ EVENT_ATTRIBUTE = "geventio_event"
 #: SocketConnection subclass -> {event name: method name}, filled as subclasses are defined
 _HANDLER_TABLES: Dict[type, Dict[str, str]] = {}
 
+#: the event name of the catch-all handler (``@event('*')``)
+ANY_EVENT = "*"
+
 
 class ConnectionState(enum.Enum):
     """Where a connection is in its life.
@@ -97,6 +100,8 @@ def event(name_or_fn):
     ``@event`` uses the method's name; ``@event('nick change')`` names the event (for
     names that are not identifiers or that would shadow a connection method). The
     return value acknowledges: None -> ack(), a tuple -> ack(*t), anything else -> ack(x).
+    ``@event('*')`` is the catch-all: ``def any_event(self, event, *args)`` gets every
+    event that has no handler of its own (``message`` goes to ``on_message`` first).
     """
     if callable(name_or_fn):
         setattr(name_or_fn, EVENT_ATTRIBUTE, name_or_fn.__name__)
@@ -178,6 +183,12 @@ class SocketConnection:
 
     def on_close(self) -> None:
         """The connection ended, whatever ended it. Called exactly once."""
+
+    def on_error(self, exc: Exception, event: str, args: Tuple[Any, ...]) -> None:
+        """A handler of ``event`` (``'message'`` for on_message) raised ``exc``; the
+        client's acknowledgement, if it asked for one, is not sent. The default logs."""
+        log.error("session %s: handler of %r on %s raised", self.session.id, event,
+                  self.namespace, exc_info=exc)
 
     # -- sending --------------------------------------------------------------------------
 
@@ -327,6 +338,20 @@ def find_handler(conn: SocketConnection, name: str) -> Optional[Callable[..., An
     table = _HANDLER_TABLES.get(type(conn))
     attr = table.get(name) if table else None
     return getattr(conn, attr) if attr else None
+
+
+def find_any_handler(conn: SocketConnection) -> Optional[Callable[..., Any]]:
+    """The bound catch-all method (``@event('*')``), or None."""
+    return find_handler(conn, ANY_EVENT)
+
+
+def report_error(conn: SocketConnection, exc: Exception, name: str,
+                 args: Tuple[Any, ...]) -> None:
+    """Hand a handler's exception to ``conn.on_error`` (one that raises is logged)."""
+    try:
+        conn.on_error(exc, name, args)
+    except Exception:
+        log.exception("session %s: on_error of %s raised", conn.session.id, conn.namespace)
 
 
 # -- calling on_open with the arguments it can take ------------------------------------------

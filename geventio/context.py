@@ -7,12 +7,13 @@ never reaches into the router. The router itself travels as ``owner``, an opaque
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Tuple, Type
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Tuple, Type
 
 if TYPE_CHECKING:  # pragma: no cover
     from .adapters.base import Adapter
     from .connection import SocketConnection
     from .engine import EngineSession
+    from .hooks import Middleware, NamespacePattern, Scope
     from .sessions import SessionRegistry
     from .settings import Settings
 
@@ -21,7 +22,7 @@ class Context:
     """The services of one router, passed down to what it serves."""
 
     __slots__ = ("owner", "settings", "sessions", "adapter", "handler", "namespaces",
-                 "engine_session_class", "server_events")
+                 "engine_session_class", "server_events", "middlewares", "namespace_patterns")
 
     def __init__(self, owner: Any, settings: "Settings", sessions: "SessionRegistry",
                  adapter: "Adapter", handler: Type["SocketConnection"],
@@ -43,6 +44,10 @@ class Context:
         #: (namespace, event) -> the handler of that event from other servers
         #: (``@router.server_event``): called with the event's arguments, returns the answer
         self.server_events: Dict[Tuple[str, str], Callable[..., Any]] = {}
+        #: ``Router.use``'s middlewares, in order: (scope, fn)
+        self.middlewares: List[Tuple["Scope", "Middleware"]] = []
+        #: the namespaces given by pattern, in order: (regex or callable, class)
+        self.namespace_patterns: List[Tuple["NamespacePattern", Type["SocketConnection"]]] = []
 
     def __repr__(self) -> str:
         return "<Context of %r>" % (self.owner,)

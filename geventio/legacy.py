@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Tuple
 
 import gevent
 
-from .connection import CLOSED, OPEN, SocketConnection, call_on_open
+from .connection import CLOSED, OPEN, SocketConnection, call_on_open, report_error
 from .exceptions import ConnectionRefused, NotSupported
+from .hooks import run_middlewares
 from .protocol import legacy as codec
 from .protocol import socketio as sio
 from .session import Item, Session
@@ -55,9 +56,12 @@ class LegacySession(Session):
         conn = self.connection
         self.context.adapter.add(conn)
         try:
+            refusal = run_middlewares(self.context.middlewares, conn, self.request, {})
+            if refusal is not None:
+                raise refusal
             accepted = call_on_open(conn, self.request, extra=extra, auth={})
         except ConnectionRefused as exc:
-            log.info("session %s refused by on_open: %s", self.id, exc.message)
+            log.info("session %s refused: %s", self.id, exc.message)
             accepted = False
         except Exception:
             log.exception("session %s: on_open raised; refusing the connection", self.id)
@@ -97,7 +101,10 @@ class LegacySession(Session):
     def _deliver(self, message: Any) -> None:
         conn = self.connection
         if not conn.is_closed:
-            conn.on_message(message)
+            try:
+                conn.on_message(message)
+            except Exception as exc:
+                report_error(conn, exc, "message", (message,))
 
     # -- outbound (called by SocketConnection and the router) ---------------------------
 

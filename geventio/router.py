@@ -20,6 +20,7 @@ from .adapters import Adapter, BroadcastOptions, InMemoryAdapter, Target
 from .connection import SocketConnection
 from .context import Context
 from .engine import EngineSession
+from .hooks import Scope, is_pattern, request_allowed
 from .protocol import socketio as sio
 from .sessions import SessionRegistry, TooManySessions
 from .settings import Settings
@@ -69,7 +70,7 @@ class Router:
                  settings: Optional[Mapping[str, Any]] = None,
                  resource: str = "socket.io", extra_re: Optional[str] = None,
                  extra_sep: Optional[str] = None,
-                 namespaces: Optional[Mapping[str, Type[SocketConnection]]] = None,
+                 namespaces: Optional[Mapping[Any, Type[SocketConnection]]] = None,
                  adapter: Any = None) -> None:
         if not (isinstance(handler, type) and issubclass(handler, SocketConnection)):
             raise TypeError("the handler must be a SocketConnection subclass")
@@ -81,9 +82,13 @@ class Router:
         self.extra_re = extra_re
         self.extra_sep = extra_sep
         self.namespaces: Dict[str, Type[SocketConnection]] = {"/": handler}
+        patterns: List[Any] = []
         for name, cls in (namespaces or {}).items():
-            if not name.startswith("/"):
-                raise ValueError("namespace names start with '/': %r" % name)
+            if is_pattern(name):
+                patterns.append((name, cls))  # node's dynamic namespaces
+                continue
+            if not isinstance(name, str) or not name.startswith("/"):
+                raise ValueError("namespace names start with '/': %r" % (name,))
             self.namespaces[name] = cls
         pattern = "^/" + re.escape(self.resource)
         if extra_re:
@@ -104,6 +109,7 @@ class Router:
         #: what the sessions, connections and transports of this router are given
         self.context = Context(self, self.settings, self.sessions, self.adapter, handler,
                                self.namespaces, self.engine_session_class)
+        self.context.namespace_patterns.extend(patterns)
         self.adapter.start(self.context)
 
     def __repr__(self) -> str:
@@ -166,6 +172,8 @@ class Router:
         transport = query.get("transport")
         if transport not in ("polling", "websocket") or transport not in self.settings.transports:
             raise EIOError(0, "transport %r unknown or disabled" % (transport,))
+        if not query.get("sid") and not request_allowed(self.settings, environ):
+            raise EIOError(4, "refused by allow_request")
         if transport == "websocket":
             if environ.get("HTTP_UPGRADE", "").lower() != "websocket":
                 raise EIOError(3, "transport=websocket without a WebSocket upgrade")
@@ -191,7 +199,22 @@ class Router:
         if ex.method not in ("GET", "POST"):
             raise HTTPError("405 Method Not Allowed", "use GET or POST",
                             [("Allow", "GET, POST, OPTIONS")])
+        if not ex.sid and not request_allowed(self.settings, environ):
+            raise HTTPError("403 Forbidden", "refused by allow_request")
         return module.handle(ex)
+
+    # -- hooks --------------------------------------------------------------------------
+
+    def use(self, fn: F, namespace: Scope = None) -> F:
+        """Add connection middleware ``fn(conn, request, auth)``: it runs before
+        ``on_open`` (where on_open runs; it may block), after the middlewares added
+        before it; ``raise ConnectionRefused(message, data)`` refuses the client.
+        ``namespace``: None for every namespace, a name, or a pattern given to
+        ``namespaces``. Skipped for a recovered connection. Returns ``fn``."""
+        if not callable(fn):
+            raise TypeError("a middleware is a callable fn(conn, request, auth)")
+        self.context.middlewares.append((namespace, fn))
+        return fn
 
     # -- sessions -----------------------------------------------------------------------
 
@@ -348,7 +371,7 @@ def _eio_error(ex: Exchange, exc: EIOError) -> List[bytes]:
 def get_router(handler: Type[SocketConnection], settings: Optional[Mapping[str, Any]] = None,
                resource: str = "socket.io", extra_re: Optional[str] = None,
                extra_sep: Optional[str] = None,
-               namespaces: Optional[Mapping[str, Type[SocketConnection]]] = None,
+               namespaces: Optional[Mapping[Any, Type[SocketConnection]]] = None,
                adapter: Any = None) -> Router:
     """Build the router serving ``handler`` (see :class:`Router`; settings in
     :class:`geventio.settings.Settings`; ``adapter``: where rooms live, an

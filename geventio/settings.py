@@ -51,6 +51,10 @@ class Settings:
     cors_allowed_origins: OriginsSetting = None
     #: also serve Engine.IO v3 (socket.io-client 1.x/2.x).
     allow_eio3: bool = True
+    #: node's ``allowRequest``: ``fn(request) -> bool`` (a geventio Request), asked before
+    #: any session is made (every generation and transport, WebSocket included); False
+    #: refuses with 403 (Engine.IO: node's ``{"code":4,"message":"Forbidden"}``). None: all.
+    allow_request: Optional[Callable[[Any], bool]] = None
     #: a cookie holding the Engine.IO session id, set at the handshake (engine.io's
     #: ``cookie`` option) so a load balancer can stick every request of a session to one
     #: server: None (no cookie), True (the defaults), a cookie name, or a dict with

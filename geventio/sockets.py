@@ -11,7 +11,8 @@ blocked in ``call()`` is woken even though the worker is busy with it).
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, Type,
+                    Union)
 from urllib.parse import parse_qsl
 
 import gevent
@@ -19,9 +20,11 @@ import gevent
 from .acks import DirectAck
 from .adapters.base import RECOVERABLE_REASONS, BroadcastOptions, SavedSession
 from .connection import (CLOSED, OPEN, OPENING, SocketConnection, ack_args,
-                         call_on_open, fail_ack, find_handler)
+                         call_on_open, fail_ack, find_any_handler,
+                         find_handler, report_error)
 from .engine import EngineSession
 from .exceptions import ConnectionRefused
+from .hooks import pattern_matches, run_middlewares
 from .protocol import socketio as sio
 from .session import Item, new_session_id
 
@@ -91,7 +94,13 @@ class SocketIOSession(EngineSession):
             self.close("connect timeout")
 
     def _connect(self, namespace: str, auth: Any, query: str) -> None:
+        if self.sio == 4 and query:
+            auth = dict(parse_qsl(query))
+        if not isinstance(auth, dict):
+            auth = {}
         cls = self.context.namespaces.get(namespace)
+        if cls is None:
+            cls = self._dynamic_namespace(namespace, auth)
         if cls is None:
             log.info("session %s: refused unknown namespace %r", self.id, namespace)
             # node answers an object here for both protocol revisions
@@ -117,16 +126,30 @@ class SocketIOSession(EngineSession):
             self._held = {}
         self._held[conn] = []
         self.connections[namespace] = conn
-        if self.sio == 4 and query:
-            auth = dict(parse_qsl(query))
-        self.run(self._open_connection, conn, auth if isinstance(auth, dict) else {})
+        self.run(self._open_connection, conn, auth)
+
+    def _dynamic_namespace(self, namespace: str, auth: Dict[str, Any]
+                           ) -> Optional[Type[SocketConnection]]:
+        """The class of the first namespace pattern ``namespace`` matches, or None."""
+        for pattern, cls in self.context.namespace_patterns:
+            try:
+                if pattern_matches(pattern, namespace, auth):
+                    return cls
+            except Exception:
+                log.exception("session %s: namespace pattern %r raised for %r", self.id,
+                              pattern, namespace)
+        return None
 
     def _open_connection(self, conn: SocketConnection, auth: Dict[str, Any]) -> None:
         conn.auth = auth
         missed = self._recover(conn, auth) if self._recovery else []
+        middlewares = self.context.middlewares
         refusal: Optional[ConnectionRefused] = None
+        if middlewares and not conn.recovered:  # node's skipMiddlewares
+            refusal = run_middlewares(middlewares, conn, self.request, auth)
         try:
-            if call_on_open(conn, self.request, extra=self.extra, auth=auth) is False:
+            if refusal is None and call_on_open(conn, self.request, extra=self.extra,
+                                                auth=auth) is False:
                 refusal = ConnectionRefused("Connection refused")
         except ConnectionRefused as exc:
             refusal = exc
@@ -222,13 +245,20 @@ class SocketIOSession(EngineSession):
             return
         name, args = data[0], data[1:]
         handler = find_handler(conn, name)
-        if handler is not None:
-            value = handler(*args)
-        elif name == "message":
-            value = conn.on_message(args[0] if len(args) == 1 else tuple(args))
-        else:
-            log.debug("session %s: no handler for event %r on %s", self.id, name,
-                      conn.namespace)
+        try:
+            if handler is not None:
+                value = handler(*args)
+            elif name == "message":
+                value = conn.on_message(args[0] if len(args) == 1 else tuple(args))
+            else:
+                handler = find_any_handler(conn)  # @event('*')
+                if handler is None:
+                    log.debug("session %s: no handler for event %r on %s", self.id, name,
+                              conn.namespace)
+                    return
+                value = handler(name, *args)
+        except Exception as exc:
+            report_error(conn, exc, name, tuple(args))  # and no ack, as node
             return
         if ack_id is not None and not conn.is_closed:
             self.push(encode_items(sio.Packet(sio.ACK, conn.namespace, list(ack_args(value)),
