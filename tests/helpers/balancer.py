@@ -1,0 +1,79 @@
+"""A load balancer (HAProxy, nginx) with a documented config from docs/deploy/, in front of
+three geventio-serve processes running tests/apps/sticky_app.py (tests/test_haproxy.py,
+tests/test_nginx.py). The config is the file with only its ports changed."""
+import os
+import re
+import time
+
+from . import REPO_ROOT
+from .process import Child, free_port, geventio_serve, wait_for_page
+from .wire import request
+
+DEPLOY = os.path.join(REPO_ROOT, "docs", "deploy")
+DEPLOYMENT = os.path.join(REPO_ROOT, "docs", "DEPLOYMENT.md")
+APP = os.path.join(REPO_ROOT, "tests", "apps", "sticky_app.py") + ":application"
+
+
+def replace_once(pattern, replacement, text):
+    text, found = re.subn(pattern, replacement, text)
+    assert found == 1, pattern
+    return text
+
+
+def server_ports(config, backs):
+    """``config`` with the documented servers 127.0.0.1:8001-8003 moved to ``backs``."""
+    for n, port in enumerate(backs, 1):
+        config = replace_once(r"(?m)^(\s*server (?:g%d )?)127\.0\.0\.1:800%d\b" % (n, n),
+                              r"\g<1>127.0.0.1:%d" % port, config)
+    return config
+
+
+class Balanced:
+    """Three geventio-serve processes and, in front, the command ``proxy(config_path)`` runs
+    with ``templated(config text, front port, server ports)`` written to
+    ``tmp_path/<name>``. ``base`` is the front's URL (``scheme`` http or https)."""
+
+    def __init__(self, tmp_path, name, templated, proxy, extra=(), scheme="http",
+                 wait_for_spread=True):
+        self.front = free_port()
+        self.base = "%s://127.0.0.1:%d" % (scheme, self.front)
+        ports = [free_port() for _ in range(3)]
+        self.direct = ["http://127.0.0.1:%d" % port for port in ports]
+        env = dict(os.environ, GEVENTIO_TEST_COOKIE="io", GEVENTIO_TEST_RECORDS=str(tmp_path))
+        self.servers = [Child(geventio_serve() + [APP, "--port", str(port), *extra], env=env)
+                        for port in ports]
+        self.proxy = None
+        try:
+            for child, direct in zip(self.servers, self.direct):
+                wait_for_page(child, direct, "/whoami")
+            self.pids = {child.pid for child in self.servers}
+            cfg = tmp_path / name
+            with open(os.path.join(DEPLOY, name)) as fh:
+                cfg.write_text(templated(fh.read(), self.front, ports))
+            self.proxy = Child(proxy(str(cfg)), cwd=str(tmp_path))
+            wait_for_page(self.proxy, self.base, "/whoami")
+            if wait_for_spread:  # every server up in the balancer's eyes
+                deadline = time.monotonic() + 15
+                while len({self.whoami() for _ in range(6)}) < 3:
+                    assert time.monotonic() < deadline, self.proxy.output()
+                    time.sleep(0.2)
+        except BaseException:
+            self.close()
+            raise
+
+    def whoami(self):
+        return int(request(self.base, "GET", "/whoami")[2])
+
+    def close(self):
+        if self.proxy is not None:
+            self.proxy.close()
+        for child in self.servers:
+            child.close()
+
+
+def shown_in_guide(name):
+    """True when docs/DEPLOYMENT.md shows docs/deploy/<name> whole."""
+    with open(os.path.join(DEPLOY, name)) as fh:
+        config = fh.read()
+    with open(DEPLOYMENT) as fh:
+        return config.strip() in fh.read()
