@@ -4,7 +4,6 @@ protocol generation, keeps talking to the process that made its session."""
 import json
 import os
 import re
-import shutil
 import subprocess
 import time
 from collections import Counter
@@ -15,32 +14,19 @@ from helpers import REPO_ROOT
 from helpers.chatters import every_kind, wait_until_heard
 from helpers.clients06 import TRANSPORTS
 from helpers.node import node_available, run_node
-from helpers.balancer import Balanced, replace_once, server_ports, shown_in_guide
+from helpers.balancer import HAPROXY, Balanced, haproxy, haproxy_ports, shown_in_guide
 
 STICKY_JS = os.path.join(REPO_ROOT, "tests", "js", "modern", "sticky.js")
 
-HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.path.exists("/usr/sbin/haproxy")
-                                      else None)
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(HAPROXY is None,
                                  reason="haproxy is not installed (scripts/test.sh installs it)")]
 needs_node = pytest.mark.skipif(not node_available(), reason="node or node_modules missing")
 
 
-def templated(config, front, backs):
-    """The documented config with its ports replaced (and nothing else)."""
-    config = replace_once(r"(?m)^(\s*bind )127\.0\.0\.1:8000$", r"\g<1>127.0.0.1:%d" % front,
-                          config)
-    return server_ports(config, backs)
-
-
-def haproxy(config_path):
-    return [HAPROXY, "-f", config_path]
-
-
 @pytest.fixture
 def balanced(tmp_path):
-    b = Balanced(tmp_path, "haproxy.cfg", templated, haproxy)
+    b = Balanced(tmp_path, "haproxy.cfg", haproxy_ports, haproxy)
     yield b
     b.close()
 
@@ -85,7 +71,7 @@ def test_modern_clients_stay_on_their_process(balanced, version, variant):
 
 @pytest.fixture
 def balanced_cluster(tmp_path, private_redis):
-    b = Balanced(tmp_path, "haproxy.cfg", templated, haproxy,
+    b = Balanced(tmp_path, "haproxy.cfg", haproxy_ports, haproxy,
                  extra=["--message-queue", private_redis.url])
     yield b
     b.close()

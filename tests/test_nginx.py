@@ -7,7 +7,6 @@ one address all share one process. The clients here come from several loopback n
 import json
 import os
 import re
-import shutil
 import subprocess
 import time
 from collections import Counter
@@ -15,40 +14,21 @@ from collections import Counter
 import pytest
 
 from helpers import REPO_ROOT
-from helpers.balancer import Balanced, replace_once, server_ports, shown_in_guide
+from helpers.balancer import NETWORKS, NGINX, Balanced, nginx, nginx_ports, shown_in_guide
 from helpers.chatters import every_kind, wait_until_heard
 from helpers.clients06 import TRANSPORTS
 from helpers.node import node_available, run_node
 
 STICKY_JS = os.path.join(REPO_ROOT, "tests", "js", "modern", "sticky.js")
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx")
-                                  else None)
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(NGINX is None,
                                  reason="nginx is not installed (scripts/test.sh installs it)")]
 needs_node = pytest.mark.skipif(not node_available(), reason="node or node_modules missing")
 
-# Client addresses in six different /24 networks: six ip_hash keys.
-NETWORKS = ["127.0.%d.1" % n for n in range(1, 7)]
-
-
-def templated(config, front, backs):
-    """The documented config with its ports replaced (and nothing else)."""
-    config = replace_once(r"(?m)^(\s*listen )127\.0\.0\.1:8000;$",
-                          r"\g<1>127.0.0.1:%d;" % front, config)
-    return server_ports(config, backs)
-
-
-def nginx(config_path):
-    """nginx in the foreground (the config says ``daemon off``), its pid file and temporary
-    files under the config's directory."""
-    return [NGINX, "-p", os.path.dirname(config_path), "-e", "stderr", "-c", config_path]
-
-
 def start(tmp_path, extra=()):
     # ip_hash sends the balancer's own /whoami checks (from 127.0.0.1) to one server: no
     # waiting for a spread there.
-    return Balanced(tmp_path, "nginx.conf", templated, nginx, extra=extra,
+    return Balanced(tmp_path, "nginx.conf", nginx_ports, nginx, extra=extra,
                     wait_for_spread=False)
 
 

@@ -1,9 +1,11 @@
-"""TLS terminated in front: HAProxy with the configuration docs/DEPLOYMENT.md shows
-(docs/deploy/haproxy.cfg, its ``bind`` line replaced by the TLS one the guide's TLS section
-shows, with only the port and the certificate's path changed), before three geventio
-processes sharing a Redis. Clients over https polling and wss keep every request on the
-process that made their session, upgrade, and chat. The certificate is a self-signed one
-made for the test (``openssl req -x509``); the clients do not check it."""
+"""TLS terminated in front, before three geventio processes sharing a Redis: HAProxy and
+nginx with the configurations docs/DEPLOYMENT.md shows (docs/deploy/haproxy.cfg,
+docs/deploy/nginx.conf), their listening line replaced by the TLS lines the guide's TLS
+section shows, with only the port and the certificate's paths changed. Behind nginx
+(ip_hash), clients come from several loopback networks to be spread over the processes.
+Clients over https polling and wss keep every request on the process that made their
+session, upgrade, and chat. The certificate is a self-signed one made for the test
+(``openssl req -x509``); the clients do not check it."""
 import http.client
 import json
 import os
@@ -15,66 +17,98 @@ from collections import Counter
 import pytest
 
 from helpers import REPO_ROOT
-from helpers.balancer import DEPLOYMENT, Balanced, replace_once, server_ports
+from helpers.balancer import (DEPLOYMENT, HAPROXY, NETWORKS, NGINX, Balanced, haproxy, nginx,
+                              replace_once, server_ports)
 from helpers.chatters import every_kind, wait_until_heard
 from helpers.eio_client import WSClient, handshake, post, url
 from helpers.node import node_available, run_node
 from helpers.wire import request
 
 STICKY_JS = os.path.join(REPO_ROOT, "tests", "js", "modern", "sticky.js")
-HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.path.exists("/usr/sbin/haproxy")
-                                      else None)
 OPENSSL = shutil.which("openssl")
 pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(HAPROXY is None,
-                                 reason="haproxy is not installed (scripts/test.sh installs it)"),
               pytest.mark.skipif(OPENSSL is None, reason="openssl is not installed")]
 needs_node = pytest.mark.skipif(not node_available(), reason="node or node_modules missing")
 
-# The frontend's bind line in docs/DEPLOYMENT.md's TLS section.
-TLS_BIND = "bind 127.0.0.1:8443 ssl crt /etc/haproxy/site.pem"
+# The lines of docs/DEPLOYMENT.md's TLS section that replace the listening line.
+HAPROXY_TLS = """  bind 127.0.0.1:8443 ssl crt /etc/haproxy/site.pem
+"""
+NGINX_TLS = """        listen 127.0.0.1:8443 ssl;
+        ssl_certificate /etc/nginx/site.crt;
+        ssl_certificate_key /etc/nginx/site.key;
+"""
 
 
-def self_signed_pem(directory):
-    """A certificate for 127.0.0.1 and its key, in one PEM file (as HAProxy's crt wants)."""
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run([OPENSSL, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
-    pem = directory / "site.pem"
-    pem.write_bytes(cert.read_bytes() + key.read_bytes())
-    return pem
+class Files:
+    def __init__(self, directory):
+        """A self-signed certificate for 127.0.0.1 and its key, made for the test; and the
+        two in one file (as HAProxy's crt wants)."""
+        self.cert, self.key = directory / "cert.pem", directory / "key.pem"
+        subprocess.run([OPENSSL, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", str(self.key), "-out", str(self.cert)],
+                       check=True, capture_output=True)
+        self.pem = directory / "site.pem"
+        self.pem.write_bytes(self.cert.read_bytes() + self.key.read_bytes())
 
 
-@pytest.fixture
-def tls_front(tmp_path, private_redis):
-    pem = self_signed_pem(tmp_path)
-
+def with_tls(listening, tls_lines, paths):
+    """A templating function: the config with its ``listening`` line replaced by
+    ``tls_lines`` (port 8443 and the certificate paths changed), and its servers' ports."""
     def templated(config, front, backs):
-        """haproxy.cfg with the guide's TLS bind line (port and certificate path changed)."""
-        tls_bind = TLS_BIND.replace("127.0.0.1:8443", "127.0.0.1:%d" % front)
-        tls_bind = tls_bind.replace("/etc/haproxy/site.pem", str(pem))
-        config = replace_once(r"(?m)^(\s*)bind 127\.0\.0\.1:8000$",
-                              lambda m: m.group(1) + tls_bind, config)
+        lines = tls_lines.replace("127.0.0.1:8443", "127.0.0.1:%d" % front)
+        for documented, actual in paths.items():
+            lines = lines.replace(documented, str(actual))
+        config = replace_once("(?m)^%s\n" % re.escape(listening), lambda _: lines, config)
         return server_ports(config, backs)
+    return templated
 
-    b = Balanced(tmp_path, "haproxy.cfg", templated, lambda cfg: [HAPROXY, "-f", cfg],
-                 extra=["--message-queue", private_redis.url], scheme="https")
+
+FRONTS = {
+    "haproxy": (HAPROXY, "haproxy.cfg", "  bind 127.0.0.1:8000", HAPROXY_TLS, haproxy,
+                lambda f: {"/etc/haproxy/site.pem": f.pem}),
+    "nginx": (NGINX, "nginx.conf", "        listen 127.0.0.1:8000;", NGINX_TLS, nginx,
+              lambda f: {"/etc/nginx/site.crt": f.cert, "/etc/nginx/site.key": f.key}),
+}
+
+
+@pytest.fixture(params=sorted(FRONTS))
+def tls_front(request, tmp_path, private_redis, monkeypatch):
+    program, name, listening, tls_lines, command, paths = FRONTS[request.param]
+    if program is None:
+        pytest.skip("%s is not installed (scripts/test.sh installs it)" % request.param)
+    templated = with_tls(listening, tls_lines, paths(Files(tmp_path)))
+    b = Balanced(tmp_path, name, templated, command,
+                 extra=["--message-queue", private_redis.url], scheme="https",
+                 wait_for_spread=request.param == "haproxy")
+    # nginx's ip_hash: clients from several networks (sticky.js's client n from the n-th)
+    b.addresses = NETWORKS if request.param == "nginx" else []
+    monkeypatch.setenv("STICKY_FROM", ",".join(b.addresses))
     yield b
     b.close()
 
 
-def test_the_deployment_guide_shows_the_tls_bind_line_the_tests_run():
+def client_base(front, n):
+    """The base URL of the n-th Python client: from the n-th network behind nginx."""
+    if not front.addresses:
+        return front.base
+    return "%s#from=%s" % (front.base, front.addresses[n % len(front.addresses)])
+
+
+@pytest.mark.parametrize("name,tls_lines", [("haproxy", HAPROXY_TLS), ("nginx", NGINX_TLS)])
+def test_the_deployment_guide_shows_the_tls_lines_the_tests_run(name, tls_lines):
     with open(DEPLOYMENT) as fh:
         guide = fh.read()
-    tls_section = guide[guide.index("\n## TLS"):]
-    assert "\n  " + TLS_BIND + "\n" in tls_section
+    assert tls_lines in guide[guide.index("\n## TLS"):]
 
 
 def test_plain_http_is_not_served_on_the_tls_port(tls_front):
-    with pytest.raises((OSError, http.client.HTTPException)):
-        request(tls_front.base.replace("https:", "http:"), "GET", "/whoami", timeout=3)
+    try:
+        status = request(tls_front.base.replace("https:", "http:"), "GET", "/whoami",
+                         timeout=3)[0]
+    except (OSError, http.client.HTTPException):
+        status = None  # HAProxy closes the connection
+    assert status in (None, 400)  # nginx: 400 "The plain HTTP request was sent to HTTPS port"
     assert tls_front.whoami() in tls_front.pids
 
 
@@ -93,7 +127,7 @@ def test_node_clients_over_https_and_wss_stay_on_their_process(tls_front, versio
 
 @needs_node
 def test_node_clients_over_tls_chat_with_polling_clients_of_every_generation(tls_front):
-    members = every_kind(tls_front.base, each=2)
+    members = every_kind(client_base(tls_front, 0)) + every_kind(client_base(tls_front, 1))
     proc = subprocess.Popen(["node", STICKY_JS, tls_front.base, "chat",
                              "v4:polling,v4:upgrade,v2:upgrade,v4:upgrade"],
                             cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
@@ -116,7 +150,7 @@ def test_node_clients_over_tls_chat_with_polling_clients_of_every_generation(tls
 
 
 def test_a_raw_client_polls_over_https_upgrades_to_wss_and_chats(tls_front):
-    base = tls_front.base
+    base = client_base(tls_front, 0)
     sid, _ = handshake(base, "socket.io")
     assert post(base, "socket.io", sid, "40")[::2] == (200, b"ok")
     status, _, body = request(base, "GET", url("socket.io", sid=sid))
@@ -129,7 +163,7 @@ def test_a_raw_client_polls_over_https_upgrades_to_wss_and_chats(tls_front):
         ws.send('421["whoami"]')
         [pid] = json.loads(re.fullmatch(r"431(.*)", ws.receive()).group(1))
         assert pid in tls_front.pids
-        others = every_kind(base)  # polling over https, every generation
+        others = every_kind(client_base(tls_front, 1))  # polling over https, every generation
         try:
             others[0].say("hello over TLS")
             heard = wait_until_heard(others, "hello over TLS")

@@ -3,6 +3,7 @@ three geventio-serve processes running tests/apps/sticky_app.py (tests/test_hapr
 tests/test_nginx.py). The config is the file with only its ports changed."""
 import os
 import re
+import shutil
 import time
 
 from . import REPO_ROOT
@@ -12,6 +13,19 @@ from .wire import request
 DEPLOY = os.path.join(REPO_ROOT, "docs", "deploy")
 DEPLOYMENT = os.path.join(REPO_ROOT, "docs", "DEPLOYMENT.md")
 APP = os.path.join(REPO_ROOT, "tests", "apps", "sticky_app.py") + ":application"
+
+
+def _installed(name):
+    return shutil.which(name) or ("/usr/sbin/" + name if os.path.exists("/usr/sbin/" + name)
+                                  else None)
+
+
+HAPROXY = _installed("haproxy")
+NGINX = _installed("nginx")
+
+# Client addresses in six different /24 networks (any 127.x.y.z is the loopback on Linux):
+# six keys for nginx's ip_hash, which hashes an IPv4 address's first three octets.
+NETWORKS = ["127.0.%d.1" % n for n in range(1, 7)]
 
 
 def replace_once(pattern, replacement, text):
@@ -26,6 +40,30 @@ def server_ports(config, backs):
         config = replace_once(r"(?m)^(\s*server (?:g%d )?)127\.0\.0\.1:800%d\b" % (n, n),
                               r"\g<1>127.0.0.1:%d" % port, config)
     return config
+
+
+def haproxy_ports(config, front, backs):
+    """docs/deploy/haproxy.cfg with its ports replaced (and nothing else)."""
+    config = replace_once(r"(?m)^(\s*bind )127\.0\.0\.1:8000$", r"\g<1>127.0.0.1:%d" % front,
+                          config)
+    return server_ports(config, backs)
+
+
+def nginx_ports(config, front, backs):
+    """docs/deploy/nginx.conf with its ports replaced (and nothing else)."""
+    config = replace_once(r"(?m)^(\s*listen )127\.0\.0\.1:8000;$",
+                          r"\g<1>127.0.0.1:%d;" % front, config)
+    return server_ports(config, backs)
+
+
+def haproxy(config_path):
+    return [HAPROXY, "-f", config_path]
+
+
+def nginx(config_path):
+    """nginx in the foreground (the config says ``daemon off``), its pid file and temporary
+    files under the config's directory."""
+    return [NGINX, "-p", os.path.dirname(config_path), "-e", "stderr", "-c", config_path]
 
 
 class Balanced:
