@@ -4,6 +4,7 @@ tests/test_nginx.py). The config is the file with only its ports changed."""
 import os
 import re
 import shutil
+import signal
 import time
 
 from . import REPO_ROOT
@@ -104,6 +105,11 @@ class Balanced:
 
     def close(self):
         if self.proxy is not None:
+            # SIGTERM, not close()'s SIGKILL: nginx's workers outlive a killed master (still
+            # listening), so the master must stop them.
+            if self.proxy.proc.poll() is None:
+                self.proxy.signal(signal.SIGTERM)
+                self.proxy.wait(10)
             self.proxy.close()
         for child in self.servers:
             child.close()
