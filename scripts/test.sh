@@ -7,8 +7,8 @@
 #
 # Installs: the package with its `test` extra (pip install -e '.[test]'), the Node peers
 # (npm ci: socket.io clients, node socket.io 4.8 with @socket.io/redis-adapter and -emitter)
-# and, when missing, Debian's chromium, redis-server and haproxy (apt-get; sudo if not root).
-# The tests start their own redis-server and haproxy on free ports; system ones are never used.
+# and, when missing, Debian's chromium, redis-server, haproxy and nginx (apt-get; sudo if not root).
+# The tests start their own redis-server, haproxy and nginx on free ports; system ones are never used.
 # Each step is skipped when its inputs have not changed since it last succeeded, so a second
 # run goes straight to pytest. Needs Python 3.11 and Node.js >= 20.
 # Environment: PYTHON (interpreter to use; default python3), CHROMIUM_PATH (default /usr/bin/chromium),
@@ -83,6 +83,11 @@ fi
 # --- HAProxy for the load-balancer tests (tests/test_haproxy.py) ------------------------------
 if ! command -v haproxy >/dev/null && [ ! -x /usr/sbin/haproxy ]; then
   apt_install haproxy
+fi
+
+# --- nginx for the load-balancer tests (tests/test_nginx.py) ---------------------------------
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+  apt_install nginx
 fi
 
 # --- redis-server for the cluster tests (each test run starts its own on a free port) -------

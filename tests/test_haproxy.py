@@ -4,7 +4,6 @@ protocol generation, keeps talking to the process that made its session."""
 import json
 import os
 import re
-import shutil
 import subprocess
 import time
 from collections import Counter
@@ -15,80 +14,25 @@ from helpers import REPO_ROOT
 from helpers.chatters import every_kind, wait_until_heard
 from helpers.clients06 import TRANSPORTS
 from helpers.node import node_available, run_node
-from helpers.process import Child, free_port, geventio_serve, wait_for_page
-from helpers.wire import request
+from helpers.balancer import HAPROXY, Balanced, haproxy, haproxy_ports, shown_in_guide
 
-CONFIG = os.path.join(REPO_ROOT, "docs", "deploy", "haproxy.cfg")
-DEPLOYMENT = os.path.join(REPO_ROOT, "docs", "DEPLOYMENT.md")
-APP = os.path.join(REPO_ROOT, "tests", "apps", "sticky_app.py") + ":application"
 STICKY_JS = os.path.join(REPO_ROOT, "tests", "js", "modern", "sticky.js")
 
-HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.path.exists("/usr/sbin/haproxy")
-                                      else None)
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(HAPROXY is None,
                                  reason="haproxy is not installed (scripts/test.sh installs it)")]
 needs_node = pytest.mark.skipif(not node_available(), reason="node or node_modules missing")
 
 
-def templated(config, front, backs):
-    """The documented config with its ports replaced (and nothing else)."""
-    config, bound = re.subn(r"(?m)^(\s*bind )127\.0\.0\.1:8000$", r"\g<1>127.0.0.1:%d" % front,
-                            config)
-    assert bound == 1
-    for n, port in enumerate(backs, 1):
-        config, found = re.subn(r"(?m)^(\s*server g%d )127\.0\.0\.1:800%d " % (n, n),
-                                r"\g<1>127.0.0.1:%d " % port, config)
-        assert found == 1
-    return config
-
-
-class Balanced:
-    """haproxy with the documented config before three geventio-serve processes."""
-
-    def __init__(self, tmp_path, extra=()):
-        self.front = free_port()
-        self.base = "http://127.0.0.1:%d" % self.front
-        ports = [free_port() for _ in range(3)]
-        env = dict(os.environ, GEVENTIO_TEST_COOKIE="io", GEVENTIO_TEST_RECORDS=str(tmp_path))
-        self.servers = [Child(geventio_serve() + [APP, "--port", str(port), *extra], env=env)
-                        for port in ports]
-        for child, port in zip(self.servers, ports):
-            wait_for_page(child, "http://127.0.0.1:%d" % port, "/whoami")
-        cfg = tmp_path / "haproxy.cfg"
-        with open(CONFIG) as fh:
-            cfg.write_text(templated(fh.read(), self.front, ports))
-        self.haproxy = Child([HAPROXY, "-f", str(cfg)])
-        wait_for_page(self.haproxy, self.base, "/whoami")
-        # Every server up in HAProxy's eyes: the round robin reaches all three.
-        deadline = time.monotonic() + 15
-        while len({self.whoami() for _ in range(6)}) < 3:
-            assert time.monotonic() < deadline, self.haproxy.output()
-            time.sleep(0.2)
-        self.pids = {child.pid for child in self.servers}
-
-    def whoami(self):
-        return int(request(self.base, "GET", "/whoami")[2])
-
-    def close(self):
-        self.haproxy.close()
-        for child in self.servers:
-            child.close()
-
-
 @pytest.fixture
 def balanced(tmp_path):
-    b = Balanced(tmp_path)
+    b = Balanced(tmp_path, "haproxy.cfg", haproxy_ports, haproxy)
     yield b
     b.close()
 
 
 def test_the_deployment_guide_shows_the_config_the_tests_run():
-    with open(CONFIG) as fh:
-        config = fh.read()
-    with open(DEPLOYMENT) as fh:
-        guide = fh.read()
-    assert config.strip() in guide
+    assert shown_in_guide("haproxy.cfg")
 
 
 @pytest.mark.parametrize("transport", sorted(TRANSPORTS))
@@ -127,7 +71,8 @@ def test_modern_clients_stay_on_their_process(balanced, version, variant):
 
 @pytest.fixture
 def balanced_cluster(tmp_path, private_redis):
-    b = Balanced(tmp_path, extra=["--message-queue", private_redis.url])
+    b = Balanced(tmp_path, "haproxy.cfg", haproxy_ports, haproxy,
+                 extra=["--message-queue", private_redis.url])
     yield b
     b.close()
 

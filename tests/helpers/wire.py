@@ -1,13 +1,42 @@
 """Speak HTTP to a test server at the byte level, the way the 0.6 client's transports do."""
 import http.client
 import socket
+import ssl
 import time
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
+
+# For https:// bases: the tests' servers use self-signed certificates made for the test.
+UNVERIFIED = ssl.create_default_context()
+UNVERIFIED.check_hostname = False
+UNVERIFIED.verify_mode = ssl.CERT_NONE
+
+
+def source_address(parts):
+    """The client's own address a base URL asks for with the fragment ``#from=127.0.1.1``
+    (any 127.x.y.z is the loopback on Linux): (address, 0), or None for any."""
+    chosen = parse_qs(parts.fragment).get("from")
+    return (chosen[0], 0) if chosen else None
+
+
+def connect(base, timeout):
+    """A socket to ``base``'s host and port: from the address its fragment names, over TLS
+    when it is https:// or wss:// (certificate not checked)."""
+    parts = urlsplit(base)
+    sock = socket.create_connection((parts.hostname, parts.port), timeout=timeout,
+                                    source_address=source_address(parts))
+    if parts.scheme in ("https", "wss"):
+        sock = UNVERIFIED.wrap_socket(sock, server_hostname=parts.hostname)
+    return sock
 
 
 def _conn(base, timeout):
     parts = urlsplit(base)
-    return http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    if parts.scheme == "https":
+        return http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout,
+                                           source_address=source_address(parts),
+                                           context=UNVERIFIED)
+    return http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout,
+                                      source_address=source_address(parts))
 
 
 def request(base, method, path, body=None, headers=None, timeout=10):
@@ -42,8 +71,7 @@ class RawStream:
     """A raw socket reading a streaming response as it arrives."""
 
     def __init__(self, base, request_bytes, timeout=10):
-        parts = urlsplit(base)
-        self.sock = socket.create_connection((parts.hostname, parts.port), timeout=timeout)
+        self.sock = connect(base, timeout)
         self.sock.sendall(request_bytes)
         self.buffer = b""
 

@@ -19,6 +19,7 @@ from urllib.parse import quote, urlsplit
 
 from . import NODE_MODULES
 from .node import run_json
+from .wire import connect
 
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) wire-client (socket.io-client 0.6.3 emulation)"
 CLIENT_LIB = os.path.join(NODE_MODULES, "socket.io", "support", "socket.io-client", "lib")
@@ -135,8 +136,7 @@ class HTTPStream:
     """
 
     def __init__(self, base, method, path, headers=None, body=b"", timeout=10):
-        parts = urlsplit(base)
-        self.sock = socket.create_connection((parts.hostname, parts.port), timeout=timeout)
+        self.sock = connect(base, timeout)
         self.sock.sendall(request_bytes(base, method, path, headers, body))
         self._raw = b""
         self.body = b""  # decoded body read but not yet consumed by read_until
@@ -295,8 +295,7 @@ class RFC6455Client:
     framing = "rfc6455"
 
     def __init__(self, base, path, headers=None, timeout=10):
-        parts = urlsplit(base)
-        self.sock = socket.create_connection((parts.hostname, parts.port), timeout=timeout)
+        self.sock = connect(base, timeout)
         self.reader = _SocketReader(self.sock)
         self.key = base64.b64encode(os.urandom(16)).decode()
         lines = ["GET %s HTTP/1.1" % path, "Host: %s" % host_of(base), "Connection: Upgrade",

@@ -12,16 +12,33 @@
 //     one client of each kind joins the chat: prints {"ready": [pids]}; once every client
 //     has heard 'said' [pid, 'from python'], the first says 'from node'; prints
 //     {heard: [[pid, text] per client], errors}
+//
+// An https:// base is not checked against a CA (rejectUnauthorized: false: the tests' TLS
+// front has a self-signed certificate). STICKY_FROM=127.0.1.1,127.0.2.1,... makes client n
+// connect from the n-th of those loopback addresses (modulo their number).
 'use strict';
+
+const http = require('http');
+const https = require('https');
 
 const L = require('./lib');
 
 const [base, version, variant, count, rounds] = process.argv.slice(2);
 
-function open(reconnection, kind) {
+const tls = base.startsWith('https:');
+const from = (process.env.STICKY_FROM || '').split(',').filter(Boolean);
+
+function open(reconnection, kind, n) {
   const [v, t] = kind || [version, variant];
-  return L.client(v)(base, { forceNew: true, transports: L.transports(t), reconnection,
-    reconnectionDelay: 200, reconnectionDelayMax: 500 });
+  const opts = { forceNew: true, transports: L.transports(t), reconnection,
+    reconnectionDelay: 200, reconnectionDelayMax: 500 };
+  if (tls) opts.rejectUnauthorized = false;
+  if (from.length) {
+    const Agent = tls ? https.Agent : http.Agent;
+    opts.agent = new Agent({ localAddress: from[(n || 0) % from.length],
+      rejectUnauthorized: !tls });
+  }
+  return L.client(v)(base, opts);
 }
 
 function heard(sock, text) {
@@ -34,7 +51,7 @@ function heard(sock, text) {
 }
 
 async function chat(kinds) {
-  const socks = kinds.split(',').map((kind) => open(false, kind.split(':')));
+  const socks = kinds.split(',').map((kind, n) => open(false, kind.split(':'), n));
   await Promise.all(socks.map((sock) => L.connected(sock)));
   const pids = await Promise.all(socks.map(whoami));
   const fromPython = Promise.all(socks.map((sock) => heard(sock, 'from python')));
@@ -53,8 +70,8 @@ async function whoami(sock) {
   return pid;
 }
 
-async function one(n) {
-  const sock = open(false);
+async function one(n, index) {
+  const sock = open(false, null, index);
   try {
     await L.connected(sock);
     const pids = [];
@@ -86,8 +103,8 @@ async function main() {
   if (count === 'reconnect') return reconnect();
   if (version === 'chat') return chat(variant);
   const errors = [];
-  const clients = await Promise.all(Array.from({ length: Number(count) }, () =>
-    one(Number(rounds)).catch((err) => { errors.push(String(err)); return null; })));
+  const clients = await Promise.all(Array.from({ length: Number(count) }, (_, index) =>
+    one(Number(rounds), index).catch((err) => { errors.push(String(err)); return null; })));
   return { clients, errors };
 }
 
