@@ -20,7 +20,6 @@ from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 import gevent
-from gevent.event import Event
 
 from ..protocol import cluster_wire as cw
 from ..protocol.cluster_wire import MessageType
@@ -28,6 +27,7 @@ from ..protocol.socketio import EVENT, Packet
 from .base import BroadcastOptions
 from .memory import InMemoryAdapter
 from .remote import RemoteConnection, describe
+from .requests import Pending, RequestBook
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..context import Context
@@ -38,30 +38,10 @@ log = logging.getLogger(__name__)
 EMITTER_UID = "emitter"
 
 
-class Pending:
-    """One request of ours waiting for the other servers' responses."""
-
-    __slots__ = ("type", "expected", "count", "items", "done")
-
-    def __init__(self, kind: int, expected: int) -> None:
-        self.type = kind
-        self.expected = expected
-        self.count = 0
-        self.items: List[Any] = []
-        self.done = Event()
-
-    def answered(self, items: Sequence[Any] = ()) -> None:
-        self.count += 1
-        self.items.extend(items)
-        if self.count >= self.expected:
-            self.done.set()
-
-
 class ClusterAdapter(InMemoryAdapter):
     """The local index plus node's cluster messages; the transport is the subclass's."""
 
-    __slots__ = ("uid", "requests_timeout", "_context", "_window", "_requests",
-                 "_ack_requests", "_closed")
+    __slots__ = ("uid", "requests_timeout", "_context", "_window", "_requests", "_closed")
 
     def __init__(self, requests_timeout: float = 5.0) -> None:
         super().__init__()
@@ -71,8 +51,8 @@ class ClusterAdapter(InMemoryAdapter):
         self._context: Optional["Context"] = None
         #: the recovery window (None: recovery off, no offsets)
         self._window: Optional[float] = None
-        self._requests: Dict[str, Pending] = {}
-        self._ack_requests: Dict[str, Tuple[Callable[[int], None], Callable[[Any], None]]] = {}
+        #: our requests to the other servers and our acked broadcasts
+        self._requests = RequestBook()
         self._closed = False
 
     # -- the transport (the subclass's) ---------------------------------------------------
@@ -99,10 +79,7 @@ class ClusterAdapter(InMemoryAdapter):
 
     def close(self) -> None:
         self._closed = True
-        for pending in self._requests.values():
-            pending.done.set()
-        self._requests.clear()
-        self._ack_requests.clear()
+        self._requests.close()
 
     def _publish(self, namespace: str, kind: MessageType,
                  data: Optional[Dict[str, Any]] = None) -> str:
@@ -171,8 +148,7 @@ class ClusterAdapter(InMemoryAdapter):
                            ack: Callable[[Any], None]) -> None:
         if not opts.local:
             request_id = cw.new_id()
-            self._ack_requests[request_id] = (client_count, ack)
-            gevent.spawn_later(timeout, self._ack_requests.pop, request_id, None)
+            self._requests.expect_acks(request_id, (client_count, ack), timeout)
             self._publish(namespace, MessageType.BROADCAST, {
                 "packet": {"type": EVENT, "data": list(packet.data)},
                 "requestId": request_id,
@@ -190,16 +166,10 @@ class ClusterAdapter(InMemoryAdapter):
         if expected <= 0:
             return None
         request_id = cw.new_id()
-        pending = self._requests[request_id] = Pending(kind, expected)
-        self._publish(namespace, kind, dict(data, requestId=request_id))
-        wait = self.requests_timeout if timeout is None else timeout
-        try:
-            if not pending.done.wait(wait):
-                log.warning("%s request %s: %d of %d servers answered within %s s",
-                            kind.name, request_id, pending.count, expected, wait)
-        finally:
-            self._requests.pop(request_id, None)
-        return pending
+        return self._requests.ask(
+            request_id, kind, expected,
+            lambda: self._publish(namespace, kind, dict(data, requestId=request_id)),
+            self.requests_timeout if timeout is None else timeout)
 
     def fetch_connections(self, namespace: str, opts: BroadcastOptions,
                           timeout: Optional[float] = None) -> List[Any]:
@@ -338,14 +308,14 @@ class ClusterAdapter(InMemoryAdapter):
             return
         request_id = data.get("requestId")
         kind = response.get("type")
-        acks = self._ack_requests.get(request_id) if isinstance(request_id, str) else None
+        acks = self._requests.acks(request_id)
         if acks is not None:
             if kind == MessageType.BROADCAST_CLIENT_COUNT:
                 acks[0](int(data.get("clientCount") or 0))
             elif kind == MessageType.BROADCAST_ACK:
                 acks[1](data.get("packet"))
             return
-        pending = self._requests.get(request_id) if isinstance(request_id, str) else None
+        pending = self._requests.pending(request_id)
         if pending is None:
             return
         if kind == MessageType.FETCH_SOCKETS_RESPONSE:

@@ -20,7 +20,7 @@ module, so :meth:`RedisAdapter.start` refuses to run without it.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Set
 
 import gevent
 
@@ -28,7 +28,7 @@ from ..protocol import redis_wire as wire
 from ..protocol.redis_wire import RequestType
 from ..protocol.socketio import EVENT, Packet
 from .base import BroadcastOptions
-from .cluster import Pending
+from .requests import Pending, RequestBook
 from .memory import InMemoryAdapter
 from .redis_link import RedisLink
 from .remote import RemoteConnection, describe
@@ -44,7 +44,7 @@ class RedisAdapter(InMemoryAdapter):
     wait (seconds). Other keyword arguments go to ``redis.Redis.from_url``."""
 
     __slots__ = ("url", "key", "requests_timeout", "uid", "_options", "_redis", "_client",
-                 "_channels", "_by_pattern", "_by_channel", "_requests", "_ack_requests",
+                 "_channels", "_by_pattern", "_by_channel", "_requests",
                  "_link", "_context", "_closed")
 
     def __init__(self, url: str = "redis://127.0.0.1:6379/0", key: str = "socket.io",
@@ -71,8 +71,8 @@ class RedisAdapter(InMemoryAdapter):
         self._channels: Dict[str, wire.Channels] = {}
         self._by_pattern: Dict[str, wire.Channels] = {}
         self._by_channel: Dict[str, wire.Channels] = {}
-        self._requests: Dict[str, Pending] = {}
-        self._ack_requests: Dict[str, Tuple[Callable[[int], None], Callable[[Any], None]]] = {}
+        #: our requests to the other servers and our acked broadcasts
+        self._requests = RequestBook()
         #: the pub/sub connection (None until start)
         self._link: Optional[RedisLink] = None
         self._context: Optional["Context"] = None
@@ -117,10 +117,7 @@ class RedisAdapter(InMemoryAdapter):
         self._closed = True
         if self._link is not None:
             self._link.close()
-        for pending in self._requests.values():
-            pending.done.set()
-        self._requests.clear()
-        self._ack_requests.clear()
+        self._requests.close()
 
     def _publish(self, channel: str, body: bytes) -> None:
         """Queue one PUBLISH (never blocks; dropped before start and after close)."""
@@ -199,8 +196,7 @@ class RedisAdapter(InMemoryAdapter):
         channels = self._channels.get(namespace)
         if not opts.local and channels is not None:
             request_id = wire.new_uid()
-            self._ack_requests[request_id] = (client_count, ack)
-            gevent.spawn_later(timeout, self._ack_requests.pop, request_id, None)
+            self._requests.expect_acks(request_id, (client_count, ack), timeout)
             flags: Dict[str, Any] = {"timeout": int(timeout * 1000)}
             self._publish(channels.request, wire.encode_request({
                 "uid": self.uid, "requestId": request_id, "type": int(RequestType.BROADCAST),
@@ -230,18 +226,12 @@ class RedisAdapter(InMemoryAdapter):
         if channels is None or expected <= 0:
             return None
         request_id = wire.new_uid()
-        pending = self._requests[request_id] = Pending(kind, expected)
         message = {"uid": self.uid, "requestId": request_id, "type": int(kind)}
         message.update(fields)
-        self._publish(channels.request, wire.encode_request(message))
-        wait = self.requests_timeout if timeout is None else timeout
-        try:
-            if not pending.done.wait(wait):
-                log.warning("%s request %s: %d of %d servers answered within %s s",
-                            kind.name, request_id, pending.count, expected, wait)
-        finally:
-            self._requests.pop(request_id, None)
-        return pending
+        return self._requests.ask(
+            request_id, kind, expected,
+            lambda: self._publish(channels.request, wire.encode_request(message)),
+            self.requests_timeout if timeout is None else timeout)
 
     def fetch_connections(self, namespace: str, opts: BroadcastOptions,
                           timeout: Optional[float] = None) -> List[Any]:
@@ -321,8 +311,7 @@ class RedisAdapter(InMemoryAdapter):
     def _on_request(self, channels: wire.Channels, body: bytes) -> None:
         request = wire.decode_request(body)
         request_id = request.get("requestId")
-        if request.get("uid") == self.uid or request_id in self._requests \
-                or request_id in self._ack_requests:
+        if request.get("uid") == self.uid or self._requests.knows(request_id):
             return  # our own
         kind = request.get("type")
         namespace = channels.namespace
@@ -433,7 +422,7 @@ class RedisAdapter(InMemoryAdapter):
     def _on_response(self, body: bytes) -> None:
         response = wire.decode_request(body)
         request_id = response.get("requestId")
-        acks = self._ack_requests.get(request_id) if isinstance(request_id, str) else None
+        acks = self._requests.acks(request_id)
         if acks is not None:
             kind = response.get("type")
             if kind == RequestType.BROADCAST_CLIENT_COUNT:
@@ -441,7 +430,7 @@ class RedisAdapter(InMemoryAdapter):
             elif kind == RequestType.BROADCAST_ACK:
                 acks[1](response.get("packet"))
             return
-        pending = self._requests.get(request_id) if isinstance(request_id, str) else None
+        pending = self._requests.pending(request_id)
         if pending is None:
             return
         if pending.type == RequestType.REMOTE_FETCH:
