@@ -1,9 +1,35 @@
 """A read-only view of the WSGI request that opened a connection."""
 from __future__ import annotations
 
-from http.cookies import SimpleCookie
 from typing import Any, Dict, Mapping, Optional
 from urllib.parse import parse_qs
+
+
+def parse_cookies(header: str) -> Dict[str, str]:
+    """The name -> value pairs of a ``Cookie`` header, parsed leniently (RFC 6265 §5.2-style).
+
+    The header is split on ``;``; in each part the first ``=`` separates the name from the
+    value, both are stripped of spaces and tabs, and a value wholly inside double quotes loses
+    them (nothing else is unescaped). A part without ``=`` or with an empty name is skipped;
+    a malformed part never costs the others, unlike ``http.cookies.SimpleCookie``, which
+    stops at the first cookie it cannot read (an unterminated quote, a space or ``:`` in a
+    name). A name given twice keeps its first value, as Werkzeug's ``request.cookies.get``
+    and node's ``cookie`` package do: browsers send the most specific cookie (longest path)
+    first (RFC 6265 §5.4).
+    """
+    cookies: Dict[str, str] = {}
+    for part in header.split(";"):
+        name, sep, value = part.partition("=")
+        if not sep:
+            continue
+        name = name.strip(" \t")
+        if not name or name in cookies:
+            continue
+        value = value.strip(" \t")
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1]
+        cookies[name] = value
+    return cookies
 
 
 class Headers(Mapping[str, str]):
@@ -62,12 +88,7 @@ class Request:
     @property
     def cookies(self) -> Dict[str, str]:
         if self._cookies is None:
-            jar = SimpleCookie()
-            try:
-                jar.load(self.environ.get("HTTP_COOKIE", ""))
-            except Exception:  # a malformed Cookie header is the client's problem
-                pass
-            self._cookies = {k: m.value for k, m in jar.items()}
+            self._cookies = parse_cookies(str(self.environ.get("HTTP_COOKIE", "")))
         return self._cookies
 
     @property
