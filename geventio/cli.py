@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --workers: run without a message queue although the "
                         "application has routers (broadcasts and rooms stay within each "
                         "worker: only for applications that never broadcast)")
+    parser.add_argument("--reload", action="store_true",
+                        help="development only: restart the server whenever a Python file "
+                        "under the application's directory (or package) changes")
     parser.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--worker-fd", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--log-level", default="info",
@@ -97,12 +100,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    from gevent import monkey
-    if not monkey.is_module_patched("socket"):
-        monkey.patch_all()
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.reload:
+        if args.workers is not None:
+            parser.error("--reload cannot be used with --workers: the reloader runs one "
+                         "server process, for development; drop one of them")
+        return _reload(args, argv)
+    from gevent import monkey
+    if not monkey.is_module_patched("socket"):
+        monkey.patch_all()
     workers = args.workers is not None
     logging.basicConfig(level=getattr(logging, args.log_level.upper()),
                         format="%(asctime)s %(levelname)s %(name)s"
@@ -157,6 +165,15 @@ def _supervise(args: argparse.Namespace, argv: List[str]) -> int:
                 "--worker-index", str(index), "--worker-fd", str(fd)]
 
     return Supervisor(command, args.workers, args.host, args.port).run()
+
+
+def _reload(args: argparse.Namespace, argv: List[str]) -> int:
+    """``--reload``: the reloader runs this command without ``--reload`` as its child."""
+    from .reload import Reloader, watched_root
+    logging.basicConfig(level=getattr(logging, args.log_level.upper()),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    command = [sys.executable, "-m", "geventio.cli", *[a for a in argv if a != "--reload"]]
+    return Reloader(command, watched_root(args.target)).run()
 
 
 def _refuse_local_broadcasts(app: Any, args: argparse.Namespace) -> None:

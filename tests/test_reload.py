@@ -1,0 +1,163 @@
+"""geventio-serve --reload: a parent that restarts the server when the app's files change."""
+import os
+import subprocess
+import textwrap
+import time
+
+from helpers.process import Child, free_port, geventio_serve, wait_for_handshake
+from helpers.wire import request
+
+from geventio.reload import changed, snapshot, watched_root
+
+SERVE = geventio_serve()
+
+APP = textwrap.dedent('''
+    import os
+
+    import geventio
+
+    VERSION = "VERSION_TEXT"
+    CLOSED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "closed.txt")
+
+
+    class Greeter(geventio.SocketConnection):
+        def on_open(self, request):
+            self.send("hello from " + VERSION)
+
+        def on_close(self):
+            with open(CLOSED, "a") as fh:
+                fh.write("%s %s\\n" % (VERSION, self.session_id))
+
+
+    def version(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [VERSION.encode()]
+
+
+    application = geventio.Application([geventio.get_router(Greeter).route()],
+                                       fallback=version, flash_policy_port=None)
+''')
+
+
+def write_app(path, version, source=APP):
+    path.write_text(source.replace("VERSION_TEXT", version))
+    # a new mtime even on a file system with coarse timestamps
+    stamp = time.time() + 2
+    os.utime(path, (stamp, stamp))
+
+
+def session_id(handshake):
+    text = handshake.decode()
+    length_end = text.index("~m~", 3)
+    length = int(text[3:length_end])
+    return text[length_end + 3:length_end + 3 + length]
+
+
+def greeting(base, handshake):
+    """The handshake's messages, or else the next poll's (where on_open's send went)."""
+    text = handshake.decode()
+    if "hello from" in text:
+        return text
+    _, _, body = request(base, "GET", "/socket.io/xhr-polling/%s/%d"
+                         % (session_id(handshake), int(time.time() * 1000)))
+    return body.decode()
+
+
+def wait_for_version(child, base, version, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        assert child.proc.poll() is None, child.output()
+        try:
+            status, _, body = request(base, "GET", "/version", timeout=5)
+            last = (status, body)
+            if (status, body) == (200, version.encode()):
+                return
+        except OSError as exc:
+            last = exc
+        time.sleep(0.1)
+    raise AssertionError("never served %s (last %r); output: %r"
+                         % (version, last, child.output()))
+
+
+def reloading(tmp_path, port):
+    cmd = SERVE + [str(tmp_path / "app.py") + ":application", "--reload", "--port",
+                   str(port), "--host", "127.0.0.1", "--no-flash-policy"]
+    return Child(cmd, cwd=str(tmp_path))
+
+
+def test_a_change_restarts_the_server_gracefully_with_the_new_code(tmp_path):
+    write_app(tmp_path / "app.py", "v1")
+    port = free_port()
+    base = "http://127.0.0.1:%d" % port
+    child = reloading(tmp_path, port)
+    try:
+        handshake = wait_for_handshake(child, base)
+        sid = session_id(handshake)
+        assert "hello from v1" in greeting(base, handshake)
+        write_app(tmp_path / "app.py", "v2")
+        wait_for_version(child, base, "v2")
+        # the old server's session was closed by a graceful stop: its on_close ran
+        assert (tmp_path / "closed.txt").read_text().split() == ["v1", sid]
+        handshake = wait_for_handshake(child, base)
+        sid2 = session_id(handshake)
+        assert "hello from v2" in greeting(base, handshake)
+        child.signal()
+        assert child.wait(20) == 0, child.output()
+    finally:
+        child.close()
+    assert (tmp_path / "closed.txt").read_text().split() == ["v1", sid, "v2", sid2]
+
+
+def test_a_syntax_error_waits_for_the_fix(tmp_path):
+    write_app(tmp_path / "app.py", "v1")
+    port = free_port()
+    base = "http://127.0.0.1:%d" % port
+    child = reloading(tmp_path, port)
+    try:
+        wait_for_version(child, base, "v1")
+        write_app(tmp_path / "app.py", "v2", source=APP + "\ndef broken(:\n")
+        deadline = time.monotonic() + 30
+        while "waiting for a file to change" not in child.output()[1]:
+            assert time.monotonic() < deadline, child.output()
+            assert child.proc.poll() is None, child.output()
+            time.sleep(0.1)
+        assert "SyntaxError" in child.output()[1]
+        write_app(tmp_path / "app.py", "v3")
+        wait_for_version(child, base, "v3")
+        child.signal()
+        assert child.wait(20) == 0, child.output()
+    finally:
+        child.close()
+
+
+def test_reload_with_workers_is_refused():
+    result = subprocess.run(SERVE + ["app:application", "--reload", "--workers", "2"],
+                            capture_output=True, text=True, timeout=30,
+                            stdin=subprocess.DEVNULL)
+    assert result.returncode == 2
+    assert "--reload cannot be used with --workers" in result.stderr
+
+
+def test_the_watched_files(tmp_path):
+    (tmp_path / "pkg" / "sub").mkdir(parents=True)
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "app.py").write_text("")
+    (tmp_path / "pkg" / "sub" / "helpers.py").write_text("")
+    (tmp_path / "pkg" / "__pycache__").mkdir()
+    (tmp_path / "pkg" / "__pycache__" / "junk.py").write_text("")
+    (tmp_path / "pkg" / "notes.txt").write_text("")
+    assert watched_root("pkg.app:application", cwd=str(tmp_path)) == str(tmp_path / "pkg")
+    assert watched_root("pkg/app.py:application", cwd=str(tmp_path)) == str(tmp_path / "pkg")
+    (tmp_path / "single.py").write_text("")
+    assert watched_root("single:application", cwd=str(tmp_path)) == str(tmp_path)
+    before = snapshot(str(tmp_path / "pkg"))
+    assert sorted(os.path.relpath(p, tmp_path) for p in before) == [
+        os.path.join("pkg", "__init__.py"), os.path.join("pkg", "app.py"),
+        os.path.join("pkg", "sub", "helpers.py")]
+    helpers = tmp_path / "pkg" / "sub" / "helpers.py"
+    helpers.write_text("X = 1\n")
+    (tmp_path / "pkg" / "new.py").write_text("")
+    after = snapshot(str(tmp_path / "pkg"))
+    assert changed(before, after) == sorted([str(helpers), str(tmp_path / "pkg" / "new.py")])
+    assert changed(after, after) == []
