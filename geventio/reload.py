@@ -87,7 +87,10 @@ class Reloader:
         self._stopping = False
 
     def start_child(self) -> None:
-        self.child = subprocess.Popen(self.command)
+        # its own session: a Ctrl-C at the terminal reaches only this parent, which then
+        # sends one SIGTERM (a second signal would make the server exit at once, on_close
+        # skipped)
+        self.child = subprocess.Popen(self.command, start_new_session=True)
         log.info("reloader: started the server (pid %d)", self.child.pid)
 
     def stop_child(self) -> Optional[int]:

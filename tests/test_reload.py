@@ -1,5 +1,6 @@
 """geventio-serve --reload: a parent that restarts the server when the app's files change."""
 import os
+import signal
 import subprocess
 import textwrap
 import time
@@ -161,3 +162,20 @@ def test_the_watched_files(tmp_path):
     after = snapshot(str(tmp_path / "pkg"))
     assert changed(before, after) == sorted([str(helpers), str(tmp_path / "pkg" / "new.py")])
     assert changed(after, after) == []
+
+
+def test_sigint_to_the_reloader_stops_the_server_gracefully(tmp_path):
+    """SIGINT (Ctrl-C) to the reloader: the server gets one SIGTERM and closes its sessions.
+    (The server runs in its own session, so a terminal's Ctrl-C reaches only the reloader;
+    that part is not simulated here.)"""
+    write_app(tmp_path / "app.py", "v1")
+    port = free_port()
+    base = "http://127.0.0.1:%d" % port
+    child = reloading(tmp_path, port)
+    try:
+        sid = session_id(wait_for_handshake(child, base))
+        os.kill(child.pid, signal.SIGINT)
+        assert child.wait(20) == 0, child.output()
+    finally:
+        child.close()
+    assert (tmp_path / "closed.txt").read_text().split() == ["v1", sid]
