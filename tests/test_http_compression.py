@@ -238,3 +238,10 @@ def test_legacy_polling_answers_are_compressed(transport, index, accept, coding)
         assert headers.get("content-encoding") == coding
         assert headers["vary"] == "Accept-Encoding"
         assert int(headers["content-length"]) == len(raw) < len(plain)
+
+
+def test_the_settings_default_to_node_s_and_refuse_a_negative_threshold():
+    settings = geventio.Settings()
+    assert settings.http_compression is True and settings.compression_threshold == 1024
+    with pytest.raises(ValueError, match="compression_threshold"):
+        geventio.Settings(compression_threshold=-1).validate()
