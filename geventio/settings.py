@@ -72,6 +72,12 @@ class Settings:
     max_missed_heartbeats: int = 2
     #: most sessions one router holds; further handshakes get 503.
     max_sessions: int = 100_000
+    #: polling answers (Engine.IO v3/v4 incl. JSONP, 0.6 xhr-polling and jsonp-polling) of
+    #: at least ``compression_threshold`` bytes go out gzip- or deflate-encoded when the
+    #: request's Accept-Encoding allows (node's ``httpCompression``); smaller ones cost one
+    #: length check.
+    http_compression: bool = True
+    compression_threshold: int = 1024
 
     #: connection state recovery (Socket.IO v5 clients, node 4.6+ semantics): None (off),
     #: or the seconds a client may stay away and come back with its id, rooms, ``data``
@@ -137,6 +143,8 @@ class Settings:
             raise ValueError("max_binary_packet_size must be at least 1 (or None)")
         if self.connection_state_recovery is not None and self.connection_state_recovery <= 0:
             raise ValueError("connection_state_recovery must be positive (or None)")
+        if int(self.compression_threshold) < 0:
+            raise ValueError("compression_threshold must be at least 0")
         for name in ("max_http_buffer_size", "max_queued_messages", "max_queued_bytes",
                      "max_pending_messages", "max_missed_heartbeats", "max_sessions",
                      "recovery_max_packets", "recovery_max_sessions"):

@@ -8,6 +8,7 @@ import os
 import pytest
 
 import geventio
+from geventio.transports import http
 from helpers import REPO_ROOT
 from helpers.apps import Recorder
 from helpers.browser import run_pages
@@ -43,14 +44,24 @@ def scenario(request):
     router = geventio.get_router(handler, SETTINGS)
     app = make_application([router.route()],
                            fallback=static_app({"/": ("text/html; charset=utf-8", PAGE)}))
-    with serve(app) as base:
-        run = run_pages("%s/?transport=%s" % (base, request.param), timeout=60)
-        page = run["pages"][0]
-        result = page["result"] or {}
-        if result.get("secondSid"):
-            recorder.wait_for(lambda: ("close", result["secondSid"]) in recorder.events,
-                              timeout=10)
-        yield request.param, result, page, recorder
+    original = http.Exchange.encode
+
+    def encode(self, body):  # records each polling answer's size and Content-Encoding
+        sent, headers = original(self, body)
+        recorder.events.append(("answer", len(body), dict(headers).get("Content-Encoding")))
+        return sent, headers
+    http.Exchange.encode = encode
+    try:
+        with serve(app) as base:
+            run = run_pages("%s/?transport=%s" % (base, request.param), timeout=60)
+            page = run["pages"][0]
+            result = page["result"] or {}
+            if result.get("secondSid"):
+                recorder.wait_for(lambda: ("close", result["secondSid"]) in recorder.events,
+                                  timeout=10)
+            yield request.param, result, page, recorder
+    finally:
+        http.Exchange.encode = original
 
 
 def test_the_client_connects_over_the_chosen_transport(scenario):
@@ -81,6 +92,16 @@ def test_a_100_kb_message_is_echoed_intact(scenario):
     steps = scenario[1]["steps"]
     assert steps["bigLength"] == 100 * 1024
     assert steps["bigIntact"]
+
+
+def test_the_polling_answer_carrying_100_kb_went_out_gzip_compressed(scenario):
+    # The 0.6 client reads xhr-polling answers through XMLHttpRequest and jsonp-polling ones
+    # as <script> sources: the browser undoes Content-Encoding for both.
+    transport, _, _, recorder = scenario
+    if transport == "websocket":
+        pytest.skip("WebSocket frames are not compressed")
+    large = [e for e in recorder.events if e[0] == "answer" and e[1] >= 100 * 1024]
+    assert large and all(e[2] == "gzip" for e in large), large
 
 
 def test_a_burst_of_50_messages_is_echoed_in_order(scenario):

@@ -75,9 +75,10 @@ def long_poll(ex: Exchange, render: Render) -> List[bytes]:
         session.push_front(frames)
         frames = []
     content_type, body = render(codec.encode_payload(_texts(frames)))
+    body, coding = ex.encode(body)
     write = ex.start_response("200 OK", [
         ("Content-Type", content_type), ("Content-Length", str(len(body))),
-        ("Cache-Control", "no-store, no-cache, must-revalidate")] + ex.cors())
+        ("Cache-Control", "no-store, no-cache, must-revalidate"), *coding] + ex.cors())
     try:
         write(body)
     except socket.error:

@@ -101,10 +101,11 @@ def _poll(ex: Exchange, session: EngineSession, jsonp: Optional[str],
         session.push_front(items[cap:])
         items = items[:cap]
     content_type, body = _render(session, items, jsonp)
+    body, coding = ex.encode(body)
     write = ex.start_response("200 OK", [("Content-Type", content_type),
                                          ("Content-Length", str(len(body))),
-                                         ("Cache-Control", "no-store"), *extra_headers]
-                              + ex.cors())
+                                         ("Cache-Control", "no-store"), *extra_headers,
+                                         *coding] + ex.cors())
     try:
         write(body)
     except socket.error:

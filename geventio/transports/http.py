@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import zlib
 from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Tuple
 from urllib.parse import parse_qs
 
@@ -21,6 +22,43 @@ log = logging.getLogger(__name__)
 Header = Tuple[str, str]
 
 NO_CACHE: List[Header] = [("Cache-Control", "no-store, no-cache, must-revalidate")]
+
+
+#: zlib level for compressed polling answers: node's and zlib's default, a moderate one.
+COMPRESS_LEVEL = 6
+VARY: Header = ("Vary", "Accept-Encoding")
+
+
+def accepted_encoding(accept: str) -> Optional[str]:
+    """'gzip', 'deflate' or None: what an Accept-Encoding value allows (gzip first, then
+    deflate; ``q=0`` refuses, ``*`` stands for any coding not named)."""
+    q = {}
+    for part in accept.split(","):
+        name, _, params = part.partition(";")
+        name = name.strip().lower()
+        if not name:
+            continue
+        weight = 1.0
+        for param in params.split(";"):
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    weight = float(value.strip())
+                except ValueError:
+                    weight = 0.0
+        q[name] = weight
+    for coding in ("gzip", "deflate"):
+        weight = q.get(coding, q.get("*", 0.0))
+        if weight > 0:
+            return coding
+    return None
+
+
+def compress(coding: str, body: bytes) -> bytes:
+    """``body`` gzip-encoded or deflate-encoded (zlib format, as HTTP's 'deflate' means)."""
+    wbits = 31 if coding == "gzip" else 15
+    c = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, wbits)
+    return c.compress(body) + c.flush()
 
 
 class HTTPError(Exception):
@@ -64,6 +102,18 @@ class Exchange:
 
     def cors(self) -> List[Header]:
         return cors.cors_headers(self.environ, self.context.settings.cors_allowed_origins)
+
+    def encode(self, body: bytes) -> Tuple[bytes, List[Header]]:
+        """A polling answer's body as sent, and the headers that go with it: compressed
+        when the ``http_compression`` setting is on, ``body`` reaches
+        ``compression_threshold`` and the client accepts gzip or deflate."""
+        settings = self.context.settings
+        if len(body) < settings.compression_threshold or not settings.http_compression:
+            return body, []
+        coding = accepted_encoding(self.environ.get("HTTP_ACCEPT_ENCODING", ""))
+        if coding is None:
+            return body, [VARY]
+        return compress(coding, body), [("Content-Encoding", coding), VARY]
 
     def respond(self, status: str, body: bytes, content_type: str,
                 headers: Sequence[Header] = ()) -> List[bytes]:
