@@ -52,17 +52,6 @@ def require_msgpack() -> None:
     _packb, _unpackb = packb, unpackb
 
 
-def _to_wire(obj: Any) -> Any:
-    """Tuples as lists, bytearray/memoryview as bytes (what msgpack packs as bin)."""
-    if isinstance(obj, (bytearray, memoryview)):
-        return bytes(obj)
-    if isinstance(obj, (list, tuple)):
-        return [_to_wire(v) for v in obj]
-    if isinstance(obj, dict):
-        return {k: _to_wire(v) for k, v in obj.items()}
-    return obj
-
-
 def encode(packet: Packet) -> bytes:
     """One packet as the single binary message node's parser sends."""
     if _packb is None:
@@ -73,8 +62,8 @@ def encode(packet: Packet) -> bytes:
         ptype = EVENT if ptype == PacketType.BINARY_EVENT else ACK
     wire: dict[str, Any] = {"type": int(ptype)}
     if packet.data is not None or ptype in (EVENT, ACK):
-        data = packet.data
-        wire["data"] = _to_wire(data if data is not None else [])
+        # tuples pack as arrays, bytes / bytearray / memoryview as bin
+        wire["data"] = packet.data if packet.data is not None else []
     wire["nsp"] = packet.namespace
     if packet.id is not None:
         wire["id"] = packet.id
