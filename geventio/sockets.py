@@ -25,6 +25,7 @@ from .connection import (CLOSED, OPEN, OPENING, SocketConnection, ack_args,
 from .engine import EngineSession
 from .exceptions import ConnectionRefused
 from .hooks import pattern_matches, run_middlewares
+from .protocol import msgpack_parser as msgpack_codec
 from .protocol import socketio as sio
 from .session import Item, new_session_id
 
@@ -52,6 +53,8 @@ class SocketIOSession(EngineSession):
     # here too: it must not block either).
     messages_never_block = True
 
+    #: the packet codec (the ``parser`` setting): msgpack_session_class makes 'msgpack'
+    parser = "default"
     #: a packet as outbound items (the parser's encoder; msgpack_session_class swaps it)
     _encode_items: Callable[[sio.Packet], List[Item]] = staticmethod(encode_items)
 
@@ -413,22 +416,7 @@ class SocketIOSession(EngineSession):
 
 def _msgpack_items(packet: sio.Packet) -> List[Item]:
     """A packet as one binary Engine.IO message (protocol/msgpack_parser.py)."""
-    from .protocol import msgpack_parser
-    return [msgpack_parser.encode(packet)]
-
-
-class _MsgpackDecoder:
-    """The session's decoder for the msgpack parser: one binary message, one packet."""
-
-    __slots__ = ()
-
-    @staticmethod
-    def feed(data: Union[str, bytes]) -> Optional[sio.Packet]:
-        from .protocol import msgpack_parser
-        return msgpack_parser.decode(data)
-
-    def reset(self) -> None:
-        return None
+    return [msgpack_codec.encode(packet)]
 
 
 _MSGPACK_CLASSES: Dict[type, type] = {}
@@ -441,17 +429,18 @@ def msgpack_session_class(base: Type[SocketIOSession]) -> Type[SocketIOSession]:
     if cls is None:
         def __init__(self: SocketIOSession, *args: Any, **kwargs: Any) -> None:
             base.__init__(self, *args, **kwargs)
-            self._decoder = _MsgpackDecoder()  # type: ignore[assignment]
+            self._decoder = msgpack_codec.Decoder()  # type: ignore[assignment]
 
         def encode_message(message: Any, namespace: str = "/") -> List[Item]:
-            return [_msgpack_items(sio.Packet(sio.EVENT, namespace, ["message", m]))[0]
+            return [msgpack_codec.encode(sio.Packet(sio.EVENT, namespace, ["message", m]))
                     for m in (message if isinstance(message, (list, tuple)) else [message])]
 
         def encode_packets(packets: Sequence[sio.Packet]) -> List[Item]:
-            return [_msgpack_items(packet)[0] for packet in packets]
+            return [msgpack_codec.encode(packet) for packet in packets]
 
         cls = type("Msgpack" + base.__name__, (base,), {
-            "__slots__": (), "__init__": __init__, "__module__": base.__module__,
+            "__slots__": (), "parser": "msgpack", "__init__": __init__,
+            "__module__": base.__module__,
             "_encode_items": staticmethod(_msgpack_items),
             "encode_message": staticmethod(encode_message),
             "encode_packets": staticmethod(encode_packets),

@@ -180,3 +180,28 @@ except ImportError as exc:
                          timeout=60)
     assert out.returncode == 0, out.stderr
     assert "parser='msgpack' needs the msgpack package: pip install msgpack" in out.stdout
+
+
+class Echo(geventio.SocketConnection):
+    def on_open(self, request, auth=None):
+        self.join("all")
+
+    @geventio.event
+    def echo(self, *args):
+        return args
+
+    @geventio.event
+    def shout(self, data):
+        self.router.emit("news", data, to="all")
+
+
+def test_the_test_client_speaks_the_routers_msgpack_parser():
+    from geventio.testing import TestClient
+    router = geventio.get_router(Echo, {"parser": "msgpack"})
+    with TestClient(router, auth={"t": 1}) as a, TestClient(router) as b:
+        assert a.connected and b.connected
+        assert a.call("echo", "x", b"\x00\x01", {"k": [b"z"]}) == ("x", b"\x00\x01",
+                                                                   {"k": [b"z"]})
+        a.emit("shout", b"\xff")
+        assert b.received(wait=2) == [("news", b"\xff")]
+        assert a.received(wait=2) == [("news", b"\xff")]

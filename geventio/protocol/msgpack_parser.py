@@ -110,3 +110,17 @@ def decode(message: str | bytes | bytearray | memoryview) -> Packet:
     if ack_id is not None and type(ack_id) is not int:
         raise ProtocolError("invalid packet id")
     return Packet(PacketType(ptype), nsp, data, ack_id)
+
+
+class Decoder:
+    """The socket.io Decoder's interface for this parser: one binary message, one packet
+    (never buffers, so ``feed`` never returns None)."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def feed(data: str | bytes | bytearray | memoryview) -> Packet | None:
+        return decode(data)
+
+    def reset(self) -> None:
+        return None
