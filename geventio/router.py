@@ -24,7 +24,7 @@ from .hooks import Scope, is_pattern, request_allowed
 from .protocol import socketio as sio
 from .sessions import SessionRegistry, TooManySessions
 from .settings import Settings
-from .sockets import SocketIOSession
+from .sockets import SocketIOSession, msgpack_session_class
 from .transports import (eio_polling, eio_websocket, htmlfile, jsonp_polling,
                          legacy_websocket, xhr_multipart, xhr_polling)
 from .transports.http import EIOError, Exchange, HTTPError
@@ -76,6 +76,8 @@ class Router:
             raise TypeError("the handler must be a SocketConnection subclass")
         self.handler = handler
         self.settings = Settings.from_mapping(settings)
+        if self.settings.parser == "msgpack":
+            self._use_msgpack()
         self.resource = resource.strip("/")
         if not self.resource:
             raise ValueError("resource must not be empty")
@@ -111,6 +113,15 @@ class Router:
                                self.namespaces, self.engine_session_class)
         self.context.namespace_patterns.extend(patterns)
         self.adapter.start(self.context)
+
+    def _use_msgpack(self) -> None:
+        """parser='msgpack': the engine session class speaking node's msgpack parser."""
+        from .protocol.msgpack_parser import require_msgpack
+        require_msgpack()  # a clear ImportError now, not at the first client
+        base = self.engine_session_class
+        if not issubclass(base, SocketIOSession):
+            raise ValueError("parser='msgpack' needs a SocketIOSession engine_session_class")
+        self.engine_session_class = msgpack_session_class(base)
 
     def __repr__(self) -> str:
         return "<Router /%s %s, %d sessions>" % (self.resource, self.handler.__name__,

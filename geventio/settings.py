@@ -49,6 +49,10 @@ class Settings:
     #: allowed cross-origin pages: None (same origin only), '*', a list, or a callable
     #: taking the Origin header and returning a bool. Governs every protocol generation.
     cors_allowed_origins: OriginsSetting = None
+    #: the Socket.IO packet codec for Engine.IO clients: 'default' (socket.io-parser) or
+    #: 'msgpack' (node's socket.io-msgpack-parser 3.0.x: each packet one binary msgpack
+    #: message; needs the msgpack package, and clients built with that parser).
+    parser: str = "default"
     #: also serve Engine.IO v3 (socket.io-client 1.x/2.x).
     allow_eio3: bool = True
     #: node's ``allowRequest``: ``fn(request) -> bool`` (a geventio Request), asked before
@@ -131,6 +135,8 @@ class Settings:
         if bad:
             raise ValueError("unknown socket.io 0.6 transport(s) in enabled_protocols: %s"
                              % ", ".join(bad))
+        if self.parser not in ("default", "msgpack"):
+            raise ValueError("parser must be 'default' or 'msgpack', not %r" % (self.parser,))
         bad = [t for t in self.transports if t not in ("polling", "websocket")]
         if bad:
             raise ValueError("unknown Engine.IO transport(s): %s" % ", ".join(bad))

@@ -25,6 +25,7 @@ from .connection import (CLOSED, OPEN, OPENING, SocketConnection, ack_args,
 from .engine import EngineSession
 from .exceptions import ConnectionRefused
 from .hooks import pattern_matches, run_middlewares
+from .protocol import msgpack_parser as msgpack_codec
 from .protocol import socketio as sio
 from .session import Item, new_session_id
 
@@ -51,6 +52,11 @@ class SocketIOSession(EngineSession):
     # Decoding, acks and queuing jobs never block (a SocketConnection's constructor runs
     # here too: it must not block either).
     messages_never_block = True
+
+    #: the packet codec (the ``parser`` setting): msgpack_session_class makes 'msgpack'
+    parser = "default"
+    #: a packet as outbound items (the parser's encoder; msgpack_session_class swaps it)
+    _encode_items: Callable[[sio.Packet], List[Item]] = staticmethod(encode_items)
 
     __slots__ = ("sio", "connections", "_decoder", "_acks", "_next_ack", "_connect_timer",
                  "_closing_conns", "_held", "_recovery")
@@ -104,7 +110,7 @@ class SocketIOSession(EngineSession):
         if cls is None:
             log.info("session %s: refused unknown namespace %r", self.id, namespace)
             # node answers an object here for both protocol revisions
-            self.push(encode_items(sio.connect_error(namespace, "Invalid namespace")))
+            self.push(self._encode_items(sio.connect_error(namespace, "Invalid namespace")))
             return
         if namespace in self.connections:
             log.debug("session %s: already connected to %s", self.id, namespace)
@@ -119,8 +125,8 @@ class SocketIOSession(EngineSession):
         except Exception:
             log.exception("session %s: creating %s for %s failed; refusing", self.id,
                           cls.__name__, namespace)
-            self.push(encode_items(sio.connect_error(namespace, "Internal server error",
-                                                     protocol=self.sio)))
+            self.push(self._encode_items(sio.connect_error(namespace, "Internal server error",
+                                                           protocol=self.sio)))
             return
         if self._held is None:
             self._held = {}
@@ -168,13 +174,13 @@ class SocketIOSession(EngineSession):
             log.info("session %s: %s refused: %s", self.id, conn.namespace, refusal.message)
             conn.state = CLOSED
             self.connections.pop(conn.namespace, None)
-            self.push(encode_items(sio.connect_error(conn.namespace, refusal.message,
-                                                     refusal.data, protocol=self.sio)))
+            self.push(self._encode_items(sio.connect_error(conn.namespace, refusal.message,
+                                                           refusal.data, protocol=self.sio)))
             return
         self.context.adapter.add(conn)
         ack = sio.connect_ack(conn.namespace, conn.session_id, protocol=self.sio,
                               pid=conn.private_id)
-        self.push(encode_items(ack) + missed + held)
+        self.push(self._encode_items(ack) + missed + held)
         conn.state = OPEN
 
     def _recover(self, conn: SocketConnection, auth: Dict[str, Any]) -> List[Item]:
@@ -199,7 +205,7 @@ class SocketIOSession(EngineSession):
                  conn.namespace, saved.sid, len(restored.missed))
         items: List[Item] = []
         for data in restored.missed:
-            items.extend(encode_items(sio.Packet(sio.EVENT, conn.namespace, data)))
+            items.extend(self._encode_items(sio.Packet(sio.EVENT, conn.namespace, data)))
         return items
 
     # -- inbound ------------------------------------------------------------------------
@@ -261,8 +267,8 @@ class SocketIOSession(EngineSession):
             report_error(conn, exc, name, tuple(args))  # and no ack, as node
             return
         if ack_id is not None and not conn.is_closed:
-            self.push(encode_items(sio.Packet(sio.ACK, conn.namespace, list(ack_args(value)),
-                                              ack_id)))
+            self.push(self._encode_items(sio.Packet(sio.ACK, conn.namespace,
+                                                    list(ack_args(value)), ack_id)))
 
     def _resolve_ack(self, ack_id: Optional[int], data: Any) -> None:
         entry = self._acks.pop(ack_id, None) if ack_id is not None else None
@@ -332,8 +338,8 @@ class SocketIOSession(EngineSession):
                             self.id, MAX_PENDING_ACKS)
                 fail_ack(self._acks.pop(oldest)[0])
             self._acks[ack_id] = (callback, conn.namespace)
-        self.push_for(conn, encode_items(sio.Packet(sio.EVENT, conn.namespace,
-                                                    [event, *args], ack_id)))
+        self.push_for(conn, self._encode_items(sio.Packet(sio.EVENT, conn.namespace,
+                                                          [event, *args], ack_id)))
 
     def connection_id(self, namespace: str) -> Optional[str]:
         """v5: a fresh sid per namespace connection; v4: the session id on "/",
@@ -348,7 +354,7 @@ class SocketIOSession(EngineSession):
     def close_connection(self, conn: SocketConnection) -> None:
         """Server-side disconnect of one namespace: DISCONNECT, then on_close."""
         if conn.namespace in self.connections and not self.closed:
-            self.push(encode_items(sio.Packet(sio.DISCONNECT, conn.namespace)))
+            self.push(self._encode_items(sio.Packet(sio.DISCONNECT, conn.namespace)))
         self._drop(conn)
 
     def _drop(self, conn: SocketConnection) -> None:
@@ -404,3 +410,40 @@ class SocketIOSession(EngineSession):
                 conn.on_close()
             except Exception:
                 log.exception("session %s: on_close of %s raised", self.id, conn.namespace)
+
+
+# -- node's socket.io-msgpack-parser ------------------------------------------------------
+
+def _msgpack_items(packet: sio.Packet) -> List[Item]:
+    """A packet as one binary Engine.IO message (protocol/msgpack_parser.py)."""
+    return [msgpack_codec.encode(packet)]
+
+
+_MSGPACK_CLASSES: Dict[type, type] = {}
+
+
+def msgpack_session_class(base: Type[SocketIOSession]) -> Type[SocketIOSession]:
+    """``base`` speaking node's socket.io-msgpack-parser 3.0.x (one class per base, so a
+    broadcast still encodes once per session class, that is per (class, parser))."""
+    cls = _MSGPACK_CLASSES.get(base)
+    if cls is None:
+        def __init__(self: SocketIOSession, *args: Any, **kwargs: Any) -> None:
+            base.__init__(self, *args, **kwargs)
+            self._decoder = msgpack_codec.Decoder()  # type: ignore[assignment]
+
+        def encode_message(message: Any, namespace: str = "/") -> List[Item]:
+            return [msgpack_codec.encode(sio.Packet(sio.EVENT, namespace, ["message", m]))
+                    for m in (message if isinstance(message, (list, tuple)) else [message])]
+
+        def encode_packets(packets: Sequence[sio.Packet]) -> List[Item]:
+            return [msgpack_codec.encode(packet) for packet in packets]
+
+        cls = type("Msgpack" + base.__name__, (base,), {
+            "__slots__": (), "parser": "msgpack", "__init__": __init__,
+            "__module__": base.__module__,
+            "_encode_items": staticmethod(_msgpack_items),
+            "encode_message": staticmethod(encode_message),
+            "encode_packets": staticmethod(encode_packets),
+        })
+        _MSGPACK_CLASSES[base] = cls
+    return cls

@@ -21,6 +21,7 @@ from gevent.event import AsyncResult, Event
 from .connection import ack_args
 from .exceptions import ConnectionClosed, TimeoutError
 from .protocol import engineio as eio
+from .protocol import msgpack_parser as msgpack_codec
 from .protocol import socketio as sio
 from .request import Request
 from .session import SessionState
@@ -82,7 +83,9 @@ class TestClient:
         self._answered = Event()
         self._acks: Dict[int, AsyncResult] = {}
         self._next_ack = 0
-        self._decoder = sio.Decoder()
+        #: the router's parser setting: 'msgpack' speaks node's socket.io-msgpack-parser
+        self._msgpack = getattr(context.engine_session_class, "parser", "") == "msgpack"
+        self._decoder: Any = msgpack_codec.Decoder() if self._msgpack else sio.Decoder()
         self._drain_scheduled = False
         self._gone = False
         environ = _environ(router.resource, headers or {}, query or {}, remote_addr)
@@ -203,7 +206,8 @@ class TestClient:
             raise ConnectionClosed("the test client is not connected")
 
     def _to_server(self, packet: sio.Packet) -> None:
-        for frame in sio.encode(packet):
+        frames = [msgpack_codec.encode(packet)] if self._msgpack else sio.encode(packet)
+        for frame in frames:
             self._to_engine(eio.Packet(eio.MESSAGE, frame))
 
     def _to_engine(self, packet: eio.Packet) -> None:
