@@ -26,6 +26,8 @@ setup(
             # geventio.gunicorn.GeventioWorker's tests start real gunicorn
             "gunicorn>=22",
             "Flask>=2.2",
+            # the Flask helpers' login tests (tests/test_flask_login.py) use the real Flask-Login
+            "Flask-Login>=0.6.3",
             "Django>=4.2",
             # today's Python client, for tests/test_modern_python_client.py (5.12+: the
             # disconnect handler gets the reason) and its transports
