@@ -12,8 +12,8 @@ import inspect
 import logging
 import time
 from types import MappingProxyType
-from typing import (TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Mapping, Optional, Tuple,
-                    TypeVar, overload)
+from typing import (TYPE_CHECKING, Any, Callable, ContextManager, Dict, FrozenSet, Mapping,
+                    Optional, Tuple, TypeVar, overload)
 
 import gevent
 from gevent.event import AsyncResult
@@ -129,6 +129,12 @@ class SocketConnection:
     #: True when this connection's id, rooms, ``data`` and missed packets were restored
     #: from a previous connection (connection state recovery); set before ``on_open``
     recovered: bool = False
+    #: None, or a method returning a context manager that every handler call of this
+    #: connection runs inside: the middlewares with ``on_open``, each event (with its
+    #: ``on_error``), ``on_message``, the callbacks of its ``emit(callback=)`` and
+    #: ``on_close`` (geventio.flask and geventio.django use it). With None, the default,
+    #: handlers are called bare: the hot path checks this one attribute.
+    handler_context: Optional[Callable[[], ContextManager[Any]]] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -343,6 +349,15 @@ def find_handler(conn: SocketConnection, name: str) -> Optional[Callable[..., An
 def find_any_handler(conn: SocketConnection) -> Optional[Callable[..., Any]]:
     """The bound catch-all method (``@event('*')``), or None."""
     return find_handler(conn, ANY_EVENT)
+
+
+def in_handler_context(conn: SocketConnection, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` inside ``conn.handler_context()`` when the connection declares one."""
+    context = conn.handler_context
+    if context is None:
+        return fn(*args)
+    with context():
+        return fn(*args)
 
 
 def report_error(conn: SocketConnection, exc: Exception, name: str,

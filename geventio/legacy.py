@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Tuple
 
 import gevent
 
-from .connection import CLOSED, OPEN, SocketConnection, call_on_open, report_error
+from .connection import (CLOSED, OPEN, SocketConnection, call_on_open, in_handler_context,
+                         report_error)
 from .exceptions import ConnectionRefused, NotSupported
 from .hooks import run_middlewares
 from .protocol import legacy as codec
@@ -56,10 +57,7 @@ class LegacySession(Session):
         conn = self.connection
         self.context.adapter.add(conn)
         try:
-            refusal = run_middlewares(self.context.middlewares, conn, self.request, {})
-            if refusal is not None:
-                raise refusal
-            accepted = call_on_open(conn, self.request, extra=extra, auth={})
+            accepted = in_handler_context(conn, self._accept, conn, extra)
         except ConnectionRefused as exc:
             log.info("session %s refused: %s", self.id, exc.message)
             accepted = False
@@ -79,6 +77,13 @@ class LegacySession(Session):
             self.spawn(self._heartbeats)
         return True
 
+    def _accept(self, conn: SocketConnection, extra: Optional[str]) -> Any:
+        """Run the middlewares (raising their refusal), then ``on_open``."""
+        refusal = run_middlewares(self.context.middlewares, conn, self.request, {})
+        if refusal is not None:
+            raise refusal
+        return call_on_open(conn, self.request, extra=extra, auth={})
+
     # -- inbound ------------------------------------------------------------------------
 
     def receive_payload(self, payload: str) -> int:
@@ -88,15 +93,22 @@ class LegacySession(Session):
         a malformed payload. Returns the number of frames.
         """
         frames = codec.decode_payload(payload)
+        deliver = (self._deliver if self.connection.handler_context is None
+                   else self._deliver_within)
         for item in frames:
             if isinstance(item, codec.Heartbeat):
                 if item.number <= self._beats_sent:
                     self._beats_missed = 0
             elif isinstance(item, codec.Message):
-                self.run(self._deliver, item.text)
+                self.run(deliver, item.text)
             else:
-                self.run(self._deliver, item.value)
+                self.run(deliver, item.value)
         return len(frames)
+
+    def _deliver_within(self, message: Any) -> None:
+        """``_deliver`` inside the connection's ``handler_context``."""
+        if not self.connection.is_closed:
+            in_handler_context(self.connection, self._deliver, message)
 
     def _deliver(self, message: Any) -> None:
         conn = self.connection
@@ -175,4 +187,4 @@ class LegacySession(Session):
 
     def on_closed(self) -> None:
         if self._close_due:
-            self.connection.on_close()
+            in_handler_context(self.connection, self.connection.on_close)

@@ -1,6 +1,8 @@
 """A read-only view of the WSGI request that opened a connection."""
 from __future__ import annotations
 
+import io
+import sys
 from typing import Any, Dict, Mapping, Optional
 from urllib.parse import parse_qs
 
@@ -98,6 +100,16 @@ class Request:
             parsed = parse_qs(self.environ.get("QUERY_STRING", ""), keep_blank_values=True)
             self._args = {k: v[0] for k, v in parsed.items()}
         return self._args
+
+    def wsgi_environ(self) -> Dict[str, Any]:
+        """A fresh WSGI environ of this request for a web framework to build its own request
+        object from (geventio.flask, geventio.django): a copy of ``environ`` with an empty
+        ``wsgi.input`` (the body is not kept) and a ``wsgi.errors`` stream."""
+        environ = dict(self.environ)
+        environ["wsgi.input"] = io.BytesIO()
+        environ["wsgi.errors"] = sys.stderr
+        environ["CONTENT_LENGTH"] = "0"
+        return environ
 
     @property
     def remote_addr(self) -> str:

@@ -21,7 +21,7 @@ from .acks import DirectAck
 from .adapters.base import RECOVERABLE_REASONS, BroadcastOptions, SavedSession
 from .connection import (CLOSED, OPEN, OPENING, SocketConnection, ack_args,
                          call_on_open, fail_ack, find_any_handler,
-                         find_handler, report_error)
+                         find_handler, in_handler_context, report_error)
 from .engine import EngineSession
 from .exceptions import ConnectionRefused
 from .hooks import pattern_matches, run_middlewares
@@ -149,18 +149,11 @@ class SocketIOSession(EngineSession):
     def _open_connection(self, conn: SocketConnection, auth: Dict[str, Any]) -> None:
         conn.auth = auth
         missed = self._recover(conn, auth) if self._recovery else []
-        middlewares = self.context.middlewares
-        refusal: Optional[ConnectionRefused] = None
-        if middlewares and not conn.recovered:  # node's skipMiddlewares
-            refusal = run_middlewares(middlewares, conn, self.request, auth)
         try:
-            if refusal is None and call_on_open(conn, self.request, extra=self.extra,
-                                                auth=auth) is False:
-                refusal = ConnectionRefused("Connection refused")
-        except ConnectionRefused as exc:
-            refusal = exc
-        except Exception:
-            log.exception("session %s: on_open of %s raised; refusing", self.id, conn.namespace)
+            refusal = in_handler_context(conn, self._accept, conn, auth)
+        except Exception:  # the connection's handler_context itself failed
+            log.exception("session %s: the handler context of %s failed; refusing", self.id,
+                          conn.namespace)
             refusal = ConnectionRefused("Internal server error")
         held_by = self._held
         held = held_by.pop(conn, []) if held_by else []
@@ -182,6 +175,24 @@ class SocketIOSession(EngineSession):
                               pid=conn.private_id)
         self.push(self._encode_items(ack) + missed + held)
         conn.state = OPEN
+
+    def _accept(self, conn: SocketConnection, auth: Dict[str, Any]
+                ) -> Optional[ConnectionRefused]:
+        """Run the middlewares and ``on_open``; their refusal, or None (accepted)."""
+        middlewares = self.context.middlewares
+        refusal: Optional[ConnectionRefused] = None
+        if middlewares and not conn.recovered:  # node's skipMiddlewares
+            refusal = run_middlewares(middlewares, conn, self.request, auth)
+        try:
+            if refusal is None and call_on_open(conn, self.request, extra=self.extra,
+                                                auth=auth) is False:
+                refusal = ConnectionRefused("Connection refused")
+        except ConnectionRefused as exc:
+            refusal = exc
+        except Exception:
+            log.exception("session %s: on_open of %s raised; refusing", self.id, conn.namespace)
+            refusal = ConnectionRefused("Internal server error")
+        return refusal
 
     def _recover(self, conn: SocketConnection, auth: Dict[str, Any]) -> List[Item]:
         """Restore the state the client's ``pid`` and ``offset`` name (its id, rooms,
@@ -239,7 +250,8 @@ class SocketIOSession(EngineSession):
             self.close("packet before CONNECT")
             return
         if ptype == sio.EVENT:
-            self.run(self._dispatch, conn, packet.data, packet.id)
+            self.run(self._dispatch if conn.handler_context is None else self._dispatch_within,
+                     conn, packet.data, packet.id)
         elif ptype == sio.ACK:
             self._resolve_ack(packet.id, packet.data)
         else:
@@ -270,15 +282,25 @@ class SocketIOSession(EngineSession):
             self.push(self._encode_items(sio.Packet(sio.ACK, conn.namespace,
                                                     list(ack_args(value)), ack_id)))
 
+    def _dispatch_within(self, conn: SocketConnection, data: List[Any],
+                         ack_id: Optional[int]) -> None:
+        """``_dispatch`` inside the connection's ``handler_context``."""
+        if not conn.is_closed:
+            in_handler_context(conn, self._dispatch, conn, data, ack_id)
+
     def _resolve_ack(self, ack_id: Optional[int], data: Any) -> None:
         entry = self._acks.pop(ack_id, None) if ack_id is not None else None
         if entry is None:
             log.debug("session %s: ack %r matches no emit", self.id, ack_id)
             return
-        callback, _namespace = entry
+        callback, namespace = entry
         args = data if isinstance(data, list) else [data]
         if isinstance(callback, DirectAck):
             callback(*args)  # call() may be blocked on it, maybe in the worker itself
+            return
+        conn = self.connections.get(namespace)
+        if conn is not None and conn.handler_context is not None:
+            self.run(in_handler_context, conn, callback, *args)
         else:
             self.run(callback, *args)
 
@@ -370,7 +392,7 @@ class SocketIOSession(EngineSession):
                 del self._acks[ack_id]
                 fail_ack(callback)
         if accepted:
-            self.run(conn.on_close)
+            self.run(in_handler_context, conn, conn.on_close)
 
     # -- closing ------------------------------------------------------------------------
 
@@ -407,7 +429,7 @@ class SocketIOSession(EngineSession):
     def on_closed(self) -> None:
         for conn in self._closing_conns:
             try:
-                conn.on_close()
+                in_handler_context(conn, conn.on_close)
             except Exception:
                 log.exception("session %s: on_close of %s raised", self.id, conn.namespace)
 

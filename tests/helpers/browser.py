@@ -1,5 +1,6 @@
 """Drive headless Chromium (tests/js/browser.js) from tests."""
 import os
+from typing import Dict, Optional
 
 import pytest
 
@@ -24,12 +25,20 @@ requires_browser = pytest.mark.skipif(
 )
 
 
-def run_pages(url: str, pages: int = 1, timeout: float = 30) -> dict:
+def run_pages(url: str, pages: int = 1, timeout: float = 30, *,
+              form: Optional[Dict[str, str]] = None, submit: Optional[str] = None) -> dict:
     """Open `url` in `pages` concurrent Chromium pages until each sets window.__done.
 
-    Page i gets ``page=<i>`` in its query string. Returns the driver's report:
+    Page i gets ``page=<i>`` in its query string. With ``submit`` (a CSS selector), `url`
+    is a form page (a login page): each page fills the fields named in ``form`` and clicks
+    ``submit``, then waits for window.__done on the page the form leads to (its URL in
+    ``landed``). Returns the driver's report:
     ``{"pages": [{"result", "done", "console", "errors"}, ...], "timedOut": bool}``
     where ``result`` is each page's ``window.__result``. Blocks only this greenlet.
     """
     cmd = ["node", DRIVER, url, "--timeout", str(int(timeout * 1000)), "--pages", str(pages)]
+    for name, value in (form or {}).items():
+        cmd += ["--fill", "%s=%s" % (name, value)]
+    if submit is not None:
+        cmd += ["--submit", submit]
     return run_json(cmd, timeout + _LAUNCH_ALLOWANCE)

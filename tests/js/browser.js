@@ -2,12 +2,16 @@
 // Headless Chromium driver for geventio's browser tests.
 //
 //   node tests/js/browser.js <url> [--timeout ms] [--pages N]
+//                            [--fill name=value ...] [--submit selector]
 //
 // Launches Chromium once, opens <url> in N pages at the same time (page i gets
 // `page=<i>` added to its query string, each in its own browser context so they
 // share no cookies), waits until every page sets `window.__done = true` or the
 // timeout passes, and prints one JSON line:
 //   {"pages": [{"result", "done", "console", "errors"}...], "timedOut": bool}
+// With --submit (a form page, e.g. a login page): each page first fills the form fields
+// named by --fill (the `name` attribute) and clicks the --submit element, then waits for
+// `window.__done` on the page the form's answer leads to (its URL is in "landed").
 // Exit status: 0 when the run happened (whatever the pages did), 2 otherwise.
 'use strict';
 
@@ -19,11 +23,18 @@ const CHROMIUM_FLAGS = [
 ];
 
 function parseArgs(argv) {
-  const opts = { url: null, timeout: 30000, pages: 1 };
+  const opts = { url: null, timeout: 30000, pages: 1, fill: [], submit: null };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--timeout') opts.timeout = Number(argv[++i]);
     else if (arg === '--pages') opts.pages = Number(argv[++i]);
+    else if (arg === '--submit') opts.submit = String(argv[++i]);
+    else if (arg === '--fill') {
+      const field = String(argv[++i]);
+      const eq = field.indexOf('=');
+      if (eq < 1) throw new Error('--fill takes name=value');
+      opts.fill.push([field.slice(0, eq), field.slice(eq + 1)]);
+    }
     else if (opts.url === null) opts.url = arg;
     else throw new Error('unexpected argument: ' + arg);
   }
@@ -51,7 +62,20 @@ function firstLine(err) {
   return String((err && err.message) || err).split('\n')[0];
 }
 
-async function openPage(browser, url, record, deadline) {
+// Fills and submits the form of the page just opened; resolves once the answer's page
+// has started loading.
+async function submitForm(page, opts, deadline) {
+  const timeout = Math.max(1, deadline - Date.now());
+  for (const [name, value] of opts.fill) {
+    await page.fill('[name="' + name + '"]', value, { timeout });
+  }
+  await Promise.all([
+    page.waitForNavigation({ waitUntil: 'commit', timeout }),
+    page.click(opts.submit, { timeout }),
+  ]);
+}
+
+async function openPage(browser, url, record, deadline, opts) {
   const context = await browser.newContext();
   const page = await context.newPage();
   page.on('console', (msg) => record.console.push(msg.text()));
@@ -60,6 +84,10 @@ async function openPage(browser, url, record, deadline) {
   try {
     // 'commit' rather than 'load': a page holding a long poll open must not stall us.
     await page.goto(url, { waitUntil: 'commit', timeout: Math.max(1, deadline - Date.now()) });
+    if (opts.submit !== null) {
+      await submitForm(page, opts, deadline);
+      record.landed = page.url();
+    }
   } catch (err) {
     record.errors.push('driver: ' + firstLine(err));
     return record;
@@ -110,7 +138,7 @@ async function main() {
   try {
     const deadline = Date.now() + opts.timeout;
     for (let i = 0; i < opts.pages; i++) records.push({ result: null, done: false, console: [], errors: [] });
-    await Promise.all(records.map((rec, i) => openPage(browser, pageUrl(opts.url, i), rec, deadline)));
+    await Promise.all(records.map((rec, i) => openPage(browser, pageUrl(opts.url, i), rec, deadline, opts)));
     emit({ pages: records, timedOut: records.some((r) => !r.done) });
   } catch (err) {
     emit({ pages: records, timedOut: false, error: firstLine(err) });
