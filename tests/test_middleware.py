@@ -157,8 +157,10 @@ DJANGO_URLS = "geventio_test_django_urls"
 
 @pytest.fixture(scope="module")
 def django_app():
-    import django
-    from django.conf import settings
+    # Django's settings are per process: the one configuration the login tests use too
+    from apps.django_login_app import configure
+
+    configure()
     from django.http import HttpResponse
     from django.test.utils import override_settings
     from django.urls import path
@@ -173,10 +175,6 @@ def django_app():
     urls = types.ModuleType(DJANGO_URLS)
     urls.urlpatterns = [path("hello/", hello)]
     sys.modules[DJANGO_URLS] = urls
-    if not settings.configured:
-        settings.configure(SECRET_KEY="geventio-tests-only", DEBUG=False, INSTALLED_APPS=[],
-                           DATABASES={}, USE_TZ=True)
-    django.setup()
     with override_settings(ROOT_URLCONF=DJANGO_URLS, ALLOWED_HOSTS=["127.0.0.1"],
                            MIDDLEWARE=[], DEBUG=False):
         from django.core.wsgi import get_wsgi_application

@@ -2,17 +2,11 @@
 
 * ``/login`` (GET: the form; POST: checks the password, ``login_user``, puts the user's
   ``theme`` into the session, redirects to ``next``), ``/logout``;
-* ``/chat``: a page whose socket.io-client 4.x connects same-origin (``?transport=websocket``
-  for WebSocket only) and reports in ``window.__result`` the ``welcome`` the server sent
-  from ``on_open``, the answer to ``whoami``, or its ``connect_error``;
-* ``/chat06``: the same with the socket.io 0.6 client (a JSON message
-  ``{"name": "welcome", "args": [...]}``, then the answer to the message ``whoami``);
+* ``/chat``, ``/chat06``: the socket.io-client 4.x and 0.6 pages of tests/apps/login_pages.py;
 * the socket.io resource: :class:`Chat`, a FlaskConnection, behind ``login_required``.
 
 ``application`` is the geventio Application serving both.
 """
-import os
-
 import flask
 import flask_login
 from flask import Flask, redirect, request, send_file, session
@@ -20,10 +14,7 @@ from flask import Flask, redirect, request, send_file, session
 import geventio
 import geventio.flask
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-NODE_MODULES = os.path.join(REPO_ROOT, "node_modules")
-CLIENT_V4 = os.path.join(NODE_MODULES, "socket.io-client", "dist", "socket.io.min.js")
-CLIENT_06 = os.path.join(NODE_MODULES, "socket.io", "support", "socket.io-client", "socket.io.js")
+from .login_pages import CHAT06_PAGE, CHAT_PAGE, CLIENT_06, CLIENT_V4
 
 #: user id -> (display name, password, theme)
 USERS = {
@@ -67,49 +58,6 @@ LOGIN_PAGE = """<!DOCTYPE html>
 <p id="error">{error}</p>
 </body></html>
 """
-
-CHAT_PAGE = """<!DOCTYPE html>
-<html><head><meta charset="utf-8"><script src="/socket.io.v4.js"></script></head><body>
-<script>
-  var params = new URLSearchParams(location.search);
-  var result = window.__result = {};
-  var options = {reconnection: false};
-  if (params.get('transport')) options.transports = [params.get('transport')];
-  var socket = io(options);
-  socket.on('welcome', function (welcome) {
-    result.welcome = welcome;
-    socket.emit('whoami', function (name) {
-      result.whoami = name;
-      result.transport = socket.io.engine.transport.name;
-      socket.disconnect();
-      window.__done = true;
-    });
-  });
-  socket.on('connect_error', function (err) {
-    result.connectError = err.message;
-    window.__done = true;
-  });
-</script></body></html>
-"""
-
-CHAT06_PAGE = """<!DOCTYPE html>
-<html><head><meta charset="utf-8"><script src="/socket.io.js"></script></head><body>
-<script>
-  var params = new URLSearchParams(location.search);
-  var result = window.__result = {messages: []};
-  var socket = new io.Socket(location.hostname, {
-    port: location.port, transports: [params.get('transport') || 'websocket'],
-    rememberTransport: false, reconnect: false});
-  socket.on('message', function (message) {
-    result.messages.push(message);
-    if (result.messages.length === 1) socket.send('whoami');
-    else { result.transport = socket.transport.type; window.__done = true; }
-  });
-  socket.on('disconnect', function () { result.disconnected = true; window.__done = true; });
-  socket.connect();
-</script></body></html>
-"""
-
 
 @app.route("/login", methods=["GET", "POST"])
 def login():
