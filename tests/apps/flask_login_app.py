@@ -1,7 +1,8 @@
 """A real Flask app with Flask-Login, wrapped by geventio (tests/test_flask_login.py).
 
-* ``/login`` (GET: the form; POST: checks the password, ``login_user``, puts the user's
-  ``theme`` into the session, redirects to ``next``), ``/logout``;
+* ``/login`` (GET: the form; POST: checks the password, ``login_user`` (with Flask-Login's
+  remember-me cookie when the form says ``remember``), puts the user's ``theme`` into the
+  session, redirects to ``next``), ``/logout``;
 * ``/chat``, ``/chat06``: the socket.io-client 4.x and 0.6 pages of tests/apps/login_pages.py;
 * the socket.io resource: :class:`Chat`, a FlaskConnection, behind ``login_required``.
 
@@ -65,7 +66,7 @@ def login():
     if request.method == "POST":
         user_id = request.form.get("username", "")
         if user_id in USERS and request.form.get("password") == USERS[user_id][1]:
-            flask_login.login_user(User(user_id))
+            flask_login.login_user(User(user_id), remember=bool(request.form.get("remember")))
             session["theme"] = USERS[user_id][2]
             return redirect(target)
         return LOGIN_PAGE.format(next=target, error="wrong name or password"), 401
