@@ -128,7 +128,8 @@ class Chat(geventio.django.DjangoConnection):
         site_request = self.django_request
         self.emit("welcome", {"user": site_request.user.get_full_name(),
                               "theme": site_request.session.get("theme"),
-                              "path": site_request.path})
+                              "path": site_request.path,
+                              "transport": site_request.GET.get("transport")})
 
     @geventio.event
     def whoami(self):

@@ -108,7 +108,8 @@ class Chat(geventio.flask.FlaskConnection):
         flask.g.greeted = True
         self.emit("welcome", {"user": flask_login.current_user.name,
                               "theme": session.get("theme"),
-                              "path": flask.request.path})
+                              "path": flask.request.path,
+                              "transport": flask.request.args.get("transport")})
 
     @geventio.event
     def whoami(self):

@@ -2,7 +2,7 @@
 
 * ``CHAT_PAGE``: socket.io-client 4.x connects same-origin (``?transport=websocket`` for
   WebSocket only) and reports in ``window.__result`` the ``welcome`` the server sent from
-  ``on_open``, the answer to ``whoami`` and the transport, or its ``connect_error``;
+  ``on_open``, the answer to ``whoami``, or its ``connect_error``;
 * ``CHAT06_PAGE``: the socket.io 0.6 client (WebSocket unless ``?transport=``) reports the
   messages it got: the JSON message ``{"name": "welcome", "args": [...]}``, then the answer
   to the message ``whoami``;
@@ -27,7 +27,6 @@ CHAT_PAGE = """<!DOCTYPE html>
     result.welcome = welcome;
     socket.emit('whoami', function (name) {
       result.whoami = name;
-      result.transport = socket.io.engine.transport.name;
       socket.disconnect();
       window.__done = true;
     });
