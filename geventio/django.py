@@ -17,7 +17,6 @@ Django is imported lazily: geventio itself never needs it.
 """
 from __future__ import annotations
 
-import logging
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional
 
@@ -28,8 +27,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from django.http import HttpRequest
 
     from .request import Request
-
-log = logging.getLogger(__name__)
 
 #: the refusal message :func:`login_required` gives (the client's ``connect_error``)
 NOT_LOGGED_IN = "Not logged in"

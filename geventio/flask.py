@@ -20,7 +20,6 @@ Flask is imported lazily: geventio itself never needs it.
 """
 from __future__ import annotations
 
-import logging
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional
 
@@ -32,8 +31,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from flask.sessions import SessionMixin
 
     from .request import Request
-
-log = logging.getLogger(__name__)
 
 #: the refusal message :func:`login_required` gives (the client's ``connect_error``)
 NOT_LOGGED_IN = "Not logged in"
