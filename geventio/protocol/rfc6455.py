@@ -19,7 +19,7 @@ import codecs
 import hashlib
 import struct
 from dataclasses import dataclass
-from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, List, Mapping, Optional, Protocol, Sequence, Tuple, Union
 
 __all__ = [
     "HandshakeError", "FrameError",
@@ -31,6 +31,7 @@ __all__ = [
     "FrameHeader", "frame_header_length", "parse_frame_header", "apply_mask", "encode_frame",
     "is_sendable_close_code", "encode_close_payload", "parse_close_payload",
     "Message", "FrameDecoder", "Event", "Ping", "Pong", "Close", "utf8_incremental_decoder",
+    "Inflater",
 ]
 
 #: RFC 6455 §1.3: appended to the client's key before hashing.
@@ -177,10 +178,11 @@ def frame_header_length(first_two: Union[bytes, bytearray]) -> int:
     return _HEADER_LENGTH[first_two[1]]
 
 
-def parse_frame_header(data: Union[bytes, bytearray]) -> FrameHeader:
+def parse_frame_header(data: Union[bytes, bytearray], rsv_allowed: int = 0) -> FrameHeader:
     """Decode a complete frame header (exactly :func:`frame_header_length` bytes).
 
-    Raises :class:`FrameError` (close code 1002) for reserved bits, unknown opcodes,
+    Raises :class:`FrameError` (close code 1002) for reserved bits (but those in
+    ``rsv_allowed``: 4 is RSV1, for an extension that was negotiated), unknown opcodes,
     fragmented or over-long control frames, and a 64-bit length with its top bit set.
     Masking requirements and size limits are the caller's policy.
     """
@@ -190,7 +192,7 @@ def parse_frame_header(data: Union[bytes, bytearray]) -> FrameHeader:
     fin = bool(b0 & 0x80)
     rsv = (b0 >> 4) & 0x7
     opcode = b0 & 0x0F
-    if rsv:
+    if rsv & ~rsv_allowed:
         raise FrameError("byte 0 of the frame header sets reserved bits 0x%02x with no extension "
                          "negotiated" % (b0 & 0x70))
     if opcode not in _KNOWN_OPCODES:
@@ -229,10 +231,11 @@ def apply_mask(data: Buffer, mask: Union[bytes, bytearray]) -> bytes:
 
 
 def encode_frame(opcode: int, payload: bytes = b"", *, fin: bool = True,
-                 mask: Optional[bytes] = None) -> bytes:
-    """One frame. Servers send unmasked frames; pass ``mask`` (4 bytes) to encode as a client."""
+                 mask: Optional[bytes] = None, rsv1: bool = False) -> bytes:
+    """One frame. Servers send unmasked frames; pass ``mask`` (4 bytes) to encode as a client.
+    ``rsv1`` marks a compressed message (permessage-deflate)."""
     n = len(payload)
-    b0 = (0x80 if fin else 0) | (opcode & 0x0F)
+    b0 = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | (opcode & 0x0F)
     mask_bit = 0x80 if mask is not None else 0
     if n < 126:
         header = struct.pack("!BB", b0, mask_bit | n)
@@ -314,6 +317,14 @@ class Close:
 Event = Union[str, bytes, Ping, Pong, Close]
 
 
+class Inflater(Protocol):
+    """What inflates compressed messages for a :class:`FrameDecoder` (permessage-deflate)."""
+
+    def decompress(self, payload: bytes, fin: bool, limit: int) -> bytes:
+        """One frame's payload inflated (``fin``: the message's last); over ``limit`` bytes,
+        or invalid, raises :class:`FrameError`."""
+
+
 def _invalid_utf8(offset: int, exc: UnicodeDecodeError) -> FrameError:
     return FrameError("invalid UTF-8 in a text message near byte %d of the message (%s)"
                       % (offset + max(exc.start, 0), exc.reason), close_code=CLOSE_INVALID_DATA)
@@ -338,6 +349,10 @@ class FrameDecoder:
     its first bad fragment) or a close reason; 1009 for a message over ``max_message_size``
     bytes (refused from the header that would take it over, before its payload is buffered).
     After a FrameError the decoder is in no defined state: the connection must be failed.
+
+    With an :attr:`inflater` (permessage-deflate negotiated), RSV1 on the first frame of a
+    data message marks it compressed: its frames are inflated (bounded by what is left of
+    ``max_message_size``) before UTF-8 checks and assembly; RSV1 elsewhere stays a 1002.
     """
 
     #: An incomplete frame still missing more than this many bytes gathers the chunks fed to
@@ -345,7 +360,7 @@ class FrameDecoder:
     GATHER_OVER = 16384
 
     __slots__ = ("max_message_size", "closed", "_buf", "_pos", "_need", "_chunks", "_have",
-                 "_opcode", "_parts", "_size", "_utf8")
+                 "_opcode", "_parts", "_size", "_utf8", "inflater", "_inflating")
 
     def __init__(self, max_message_size: int = 1_000_000) -> None:
         if max_message_size < 0:
@@ -367,6 +382,9 @@ class FrameDecoder:
         self._parts: List[Any] = []
         self._size = 0
         self._utf8: Optional[codecs.IncrementalDecoder] = None
+        #: inflates compressed messages (permessage-deflate), or None: RSV1 is refused.
+        self.inflater: Optional[Inflater] = None
+        self._inflating = False  # the fragmented message being assembled is compressed
 
     @property
     def buffered(self) -> int:
@@ -446,7 +464,7 @@ class FrameDecoder:
             if n - pos < hlen:
                 self._wait(buf, pos, hlen)
                 return None
-            header = parse_frame_header(buf[pos:pos + hlen])
+            header = parse_frame_header(buf[pos:pos + hlen], 0 if self.inflater is None else 4)
             mask = self._check(header)
             start = pos + hlen
             end = start + header.length
@@ -471,6 +489,10 @@ class FrameDecoder:
                 self._buf, self._pos = b"", 0
                 code, reason = parse_close_payload(payload)
                 return Close(code, reason)
+            if header.rsv or self._inflating:
+                self._inflating = not header.fin
+                payload = self.inflater.decompress(  # type: ignore[union-attr]
+                    payload, header.fin, self.max_message_size - self._size)
             message = self._assemble(opcode, header.fin, payload)
             if message is not None:
                 return message
@@ -494,6 +516,10 @@ class FrameDecoder:
         if mask is None:
             raise FrameError("byte 1 of the frame header: the mask bit is 0, but client "
                              "frames must be masked")
+        if header.rsv and (header.opcode >= 0x8 or header.opcode == OP_CONTINUATION):
+            raise FrameError("byte 0 of the frame header: RSV1 on a %s frame; only the first "
+                             "frame of a message may set it" % (
+                                 "control" if header.opcode >= 0x8 else "continuation"))
         if header.opcode < 0x8:
             if header.opcode == OP_CONTINUATION and self._opcode is None:
                 raise FrameError("byte 0 of the frame header: continuation frame with no "
