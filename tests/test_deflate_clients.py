@@ -1,0 +1,295 @@
+"""permessage-deflate with real peers (issue 12).
+
+* socket.io-client 4.x and 2.x in Node (engine.io-client offers permessage-deflate through
+  ``ws``, threshold 1024) and 4.x in headless Chromium (which always offers it): with
+  ``per_message_deflate`` on, the 101 agrees the extension and a large event goes both
+  ways intact; with it off (the default) the same offer gets no extension, and works.
+* Node's own ``ws`` against ``geventio.wsio.upgrade``: the server's WebSocket shows what
+  was agreed (``extensions``, ``deflate``) and keeps no zlib state with no context takeover.
+* Raw clients show the bytes: RSV1 on the server's large frames (Engine.IO and the 0.6
+  websocket transport), and what a hostile client gets: 1002 for RSV1 without the extension
+  or on a continuation or control frame, 1009 for a deflate bomb, 1007 for invalid data,
+  while another client on the same server carries on.
+"""
+import json
+import struct
+import zlib
+
+import pytest
+
+import geventio
+from geventio.protocol.permessage_deflate import DeflateOptions, WebSocketDeflate
+from geventio.wsio import upgrade
+from helpers.browser import requires_browser, run_pages
+from helpers.node import node_available, run_json
+from helpers.server import make_application, serve, serve_wsgi
+from helpers.static import static_app
+from helpers.wire06 import RFC6455Client
+
+pytestmark = pytest.mark.timeout(90)
+needs_node = pytest.mark.skipif(not node_available(), reason="needs node and node_modules")
+
+BIG = "".join("line %d of a large event, compressible text\n" % i for i in range(2000))
+TAIL = b"\x00\x00\xff\xff"
+
+
+class Echo(geventio.SocketConnection):
+    """Echoes the ``echo`` event (Engine.IO clients) and every 0.6 message."""
+
+    @geventio.event
+    def echo(self, data):
+        self.emit("echo", data)
+
+    def on_message(self, message):
+        self.send(message)
+
+
+@pytest.fixture
+def base_on():
+    router = geventio.get_router(Echo, {"per_message_deflate": True})
+    page = static_app({"/echo.html": ("text/html; charset=utf-8", PAGE)})
+    with serve(make_application([router], fallback=page)) as base:
+        yield base
+
+
+@pytest.fixture
+def base_off():
+    with serve(make_application([geventio.get_router(Echo)])) as base:
+        yield base
+
+
+# --------------------------------------------------------------------------- Node clients
+
+NODE_CLIENT = r'''
+const [modulePath, wsPath, url] = process.argv.slice(1);
+const WS = require(wsPath);
+const result = {header: null};
+const emit = WS.prototype.emit;
+WS.prototype.emit = function (name, ...args) {  // the 101 as the client got it
+  if (name === "upgrade") result.header = args[0].headers["sec-websocket-extensions"] || null;
+  return emit.call(this, name, ...args);
+};
+const mod = require(modulePath);
+const io = mod.io || mod;
+const big = Array.from({length: 2000},
+  (_, i) => `line ${i} of a large event, compressible text\n`).join("");
+const s = io(url, {transports: ["websocket"], reconnection: false, forceNew: true});
+s.on("connect", () => s.emit("echo", big));
+s.on("echo", (text) => {
+  result.length = text.length;
+  result.intact = text === big;
+  result.extensions = s.io.engine.transport.ws.extensions;
+  console.log(JSON.stringify(result));
+  s.close();
+});
+s.on("connect_error", (e) => { console.log(JSON.stringify({error: String(e)})); s.close(); });
+'''
+
+CLIENTS = {
+    "socket.io-client 4": ("socket.io-client", "ws"),
+    "socket.io-client 2": ("socket.io-client-v2", "socket.io-client-v2/node_modules/ws"),
+}
+
+
+def run_node_client(name, base):
+    module, ws = CLIENTS[name]
+    return run_json(["node", "-e", NODE_CLIENT, module, ws, base], 40)
+
+
+@needs_node
+@pytest.mark.parametrize("name", sorted(CLIENTS))
+def test_node_client_agrees_deflate_and_a_large_event_round_trips(name, base_on):
+    result = run_node_client(name, base_on)
+    assert result.get("header") == "permessage-deflate", result
+    assert result["intact"] and result["length"] == len(BIG)
+    assert "permessage-deflate" in str(result["extensions"])
+
+
+@needs_node
+@pytest.mark.parametrize("name", sorted(CLIENTS))
+def test_with_the_setting_off_the_offer_gets_no_extension_and_works(name, base_off):
+    result = run_node_client(name, base_off)
+    assert result.get("header") is None, result
+    assert result["intact"] and result["length"] == len(BIG)
+
+
+WS_CLIENT = r'''
+const WebSocket = require("ws");
+const [url, options] = process.argv.slice(1);
+const big = "x".repeat(50000) + "end";
+const ws = new WebSocket(url, {perMessageDeflate: JSON.parse(options)});
+let header = null;
+ws.on("upgrade", (res) => { header = res.headers["sec-websocket-extensions"] || null; });
+ws.on("open", () => ws.send(big));
+ws.on("message", (data) => {
+  console.log(JSON.stringify({header, intact: data.toString() === big}));
+  ws.close();
+});
+ws.on("error", (e) => console.log(JSON.stringify({error: String(e)})));
+'''
+
+
+@needs_node
+@pytest.mark.parametrize("client_options, header, state", [
+    ({"threshold": 0}, "permessage-deflate; client_max_window_bits=10", (True, True)),
+    ({"threshold": 0, "serverNoContextTakeover": True, "clientNoContextTakeover": True},
+     "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+     "client_max_window_bits=10", (False, False)),
+])
+def test_the_server_websocket_shows_what_node_ws_agreed(client_options, header, state):
+    deflate = WebSocketDeflate(DeflateOptions(threshold=0, client_max_window_bits=10))
+    seen = []
+
+    def app(environ, start_response):
+        ws = upgrade(environ, start_response, deflate=deflate)
+        while (message := ws.receive()) is not None:
+            ws.send(message)
+            seen.append((ws.extensions, ws.deflate.memory_state))
+        return []
+
+    with serve_wsgi(app) as base:
+        result = run_json(["node", "-e", WS_CLIENT, base.replace("http", "ws") + "/",
+                           json.dumps(client_options)], 30)
+    assert result == {"header": header, "intact": True}
+    assert seen == [(header, state)]
+
+
+# --------------------------------------------------------------------------- Chromium
+
+PAGE = """<!doctype html><html><head><meta charset="utf-8">
+<script src="/socket.io.v4.js"></script></head><body><script>
+var result = window.__result = {};
+var big = '';
+for (var i = 0; i < 2000; i++) big += 'line ' + i + ' of a large event, compressible text\\n';
+var s = io({transports: ['websocket'], reconnection: false});
+s.on('connect', function () { s.emit('echo', big); });
+s.on('echo', function (text) {
+  result.intact = text === big;
+  result.extensions = s.io.engine.transport.ws.extensions;
+  s.close();
+  window.__done = true;
+});
+s.on('connect_error', function (e) { result.error = e.message; window.__done = true; });
+</script></body></html>"""
+
+
+@requires_browser
+def test_chromium_agrees_deflate_and_a_large_event_round_trips(base_on):
+    run = run_pages(base_on + "/echo.html", timeout=30)
+    result = run["pages"][0]["result"]
+    assert result == {"intact": True, "extensions": "permessage-deflate"}, run
+
+
+# --------------------------------------------------------------------------- raw clients
+
+class RawClient(RFC6455Client):
+    """A WebSocket client that offers permessage-deflate and shows each frame's first byte."""
+
+    def __init__(self, base, path, offer="permessage-deflate; client_max_window_bits"):
+        super().__init__(base, path, headers={"Sec-WebSocket-Extensions": offer} if offer
+                         else None)
+        assert self.status == 101
+
+    def send_raw(self, b0, payload):
+        """A masked frame with first byte ``b0`` (FIN, RSV bits, opcode) as given."""
+        key = b"\x11\x22\x33\x44"
+        n = len(payload)
+        head = bytes([b0]) + (bytes([0x80 | n]) if n < 126 else
+                              bytes([0x80 | 126]) + struct.pack("!H", n) if n < 65536 else
+                              bytes([0x80 | 127]) + struct.pack("!Q", n))
+        self.sock.sendall(head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload)))
+
+    def send_compressed(self, text):
+        c = zlib.compressobj(6, zlib.DEFLATED, -15)
+        self.send_raw(0xC1, (c.compress(text.encode()) + c.flush(zlib.Z_SYNC_FLUSH))[:-4])
+
+    def next_frame(self, timeout=10):
+        """(first byte, payload) of the next frame that is not a ping."""
+        while True:
+            b0, b1 = self.reader.read(2, timeout)
+            n = b1 & 0x7F
+            if n == 126:
+                n = struct.unpack("!H", self.reader.read(2, timeout))[0]
+            elif n == 127:
+                n = struct.unpack("!Q", self.reader.read(8, timeout))[0]
+            payload = self.reader.read(n, timeout) if n else b""
+            if b0 & 0x0F != 0x9:
+                return b0, payload
+
+    def close_code_received(self):
+        """The code of the server's close frame, skipping messages before it."""
+        while True:
+            b0, payload = self.next_frame()
+            if b0 & 0x0F == 0x8:
+                return struct.unpack("!H", payload[:2])[0]
+
+
+def engineio_client(base, offer="permessage-deflate; client_max_window_bits"):
+    client = RawClient(base, "/socket.io/?EIO=4&transport=websocket", offer)
+    b0, opening = client.next_frame()
+    assert b0 == 0x81 and opening.startswith(b"0{")  # small: plain
+    client.send("40")
+    assert client.next_frame()[1].startswith(b"40{")
+    return client
+
+
+def echo_round_trip(client):
+    """Send a compressed echo event; return the first byte of the answer and its text."""
+    client.send_compressed('42["echo",%s]' % json.dumps(BIG))
+    b0, payload = client.next_frame()
+    text = zlib.decompressobj(-15).decompress(payload + TAIL) if b0 & 0x40 else payload
+    return b0, text.decode()
+
+
+def test_engineio_large_frames_carry_rsv1_and_small_ones_do_not(base_on):
+    client = engineio_client(base_on)
+    assert client.headers["sec-websocket-extensions"] == "permessage-deflate"
+    b0, text = echo_round_trip(client)
+    assert b0 == 0xC1 and text == '42["echo",%s]' % json.dumps(BIG)
+    client.close()
+
+
+def test_the_06_websocket_transport_compresses_large_messages(base_on):
+    client = RawClient(base_on, "/socket.io/websocket")
+    assert client.headers["sec-websocket-extensions"] == "permessage-deflate"
+    b0, first = client.next_frame()
+    assert b0 == 0x81 and first.startswith(b"~m~")  # the session id: small, plain
+    message = "~m~%d~m~%s" % (len(BIG), BIG)
+    client.send_compressed(message)
+    b0, payload = client.next_frame()
+    assert b0 == 0xC1
+    assert zlib.decompressobj(-15).decompress(payload + TAIL).decode() == message
+    client.close()
+
+
+def test_the_06_websocket_without_an_offer_is_plain(base_on):
+    client = RawClient(base_on, "/socket.io/websocket", offer=None)
+    assert "sec-websocket-extensions" not in client.headers
+    client.next_frame()
+    message = "~m~%d~m~%s" % (len(BIG), BIG)
+    client.send(message)
+    assert client.next_frame() == (0x81, message.encode())
+    client.close()
+
+
+def bomb():
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return (c.compress(b"\x00" * 20_000_000) + c.flush(zlib.Z_SYNC_FLUSH))[:-4]
+
+
+@pytest.mark.parametrize("offer, frames, code", [
+    (None, [(0xC1, b"\x00")], 1002),  # RSV1 with nothing negotiated
+    ("permessage-deflate", [(0x01, b"4"), (0xC0, b"2")], 1002),  # RSV1 on a continuation
+    ("permessage-deflate", [(0xC9, b"")], 1002),  # RSV1 on a ping
+    ("permessage-deflate", [(0xC1, bomb())], 1009),  # 20 MB of zeros in ~20 KB
+    ("permessage-deflate", [(0xC1, b"\xff\xfe\xfd not deflate")], 1007),
+], ids=["rsv1-unnegotiated", "rsv1-continuation", "rsv1-ping", "bomb", "invalid-data"])
+def test_a_hostile_client_gets_its_close_code_and_others_carry_on(base_on, offer, frames, code):
+    good = engineio_client(base_on)
+    hostile = engineio_client(base_on, offer)
+    for b0, payload in frames:
+        hostile.send_raw(b0, payload)
+    assert hostile.close_code_received() == code
+    b0, text = echo_round_trip(good)
+    assert b0 == 0xC1 and text.endswith(json.dumps(BIG) + "]")
+    good.close()
