@@ -489,7 +489,7 @@ class FrameDecoder:
                 self._buf, self._pos = b"", 0
                 code, reason = parse_close_payload(payload)
                 return Close(code, reason)
-            if header.rsv or self._inflating:
+            if self._inflating:  # set by _check from the message's first frame (RSV1)
                 self._inflating = not header.fin
                 payload = self.inflater.decompress(  # type: ignore[union-attr]
                     payload, header.fin, self.max_message_size - self._size)
@@ -516,10 +516,12 @@ class FrameDecoder:
         if mask is None:
             raise FrameError("byte 1 of the frame header: the mask bit is 0, but client "
                              "frames must be masked")
-        if header.rsv and (header.opcode >= 0x8 or header.opcode == OP_CONTINUATION):
-            raise FrameError("byte 0 of the frame header: RSV1 on a %s frame; only the first "
-                             "frame of a message may set it" % (
-                                 "control" if header.opcode >= 0x8 else "continuation"))
+        if header.rsv:  # RSV1, allowed by parse_frame_header: permessage-deflate
+            if header.opcode >= 0x8 or header.opcode == OP_CONTINUATION:
+                raise FrameError("byte 0 of the frame header: RSV1 on a %s frame; only the "
+                                 "first frame of a message may set it" % (
+                                     "control" if header.opcode >= 0x8 else "continuation"))
+            self._inflating = True
         if header.opcode < 0x8:
             if header.opcode == OP_CONTINUATION and self._opcode is None:
                 raise FrameError("byte 0 of the frame header: continuation frame with no "

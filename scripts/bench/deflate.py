@@ -124,14 +124,21 @@ def run(opts: Any, bench: Any, payload: int = 2048) -> int:
                      bench.pct(r["load_cpu"]), r["rss_mib"],
                      "  (%d bad)" % r["bad"] if r["bad"] else ""), flush=True)
     print()
-    print("%-6s %-8s %-6s %10s %8s %10s %8s" % ("case", "server", "deflate", "rate/s",
-                                                 "vs off", "RSS MiB", "vs off"))
+    print("%-6s %-8s %-7s %10s %8s %12s %8s %9s %8s" % (
+        "case", "server", "deflate", "rate/s", "vs off", "server us/msg", "vs off", "RSS MiB",
+        "vs off"))
     for r in rows:
         off = next(o for o in rows if o["case"] == r["case"] and o["impl"] == r["impl"]
                    and o["config"] == "off")
-        print("%-6s %-8s %-6s %10.0f %7.2fx %10.1f %7.2fx"
+        r["cpu_us_per_msg"] = r["server_cpu"] * 1e6 / r["rate"] if r["rate"] else None
+        off_us = off["server_cpu"] * 1e6 / off["rate"] if off["rate"] else None
+        print("%-6s %-8s %-7s %10.0f %7.2fx %12.1f %7.2fx %9.1f %7.2fx"
               % (r["case"], r["impl"], r["config"], r["rate"], r["rate"] / off["rate"],
+                 r["cpu_us_per_msg"] or 0, (r["cpu_us_per_msg"] or 0) / (off_us or 1),
                  r["rss_mib"], r["rss_mib"] / off["rss_mib"]))
+    print("\nserver us/msg = the server's CPU time per message (echo) or delivery (fanout):\n"
+          "the cost to compare when the server is not saturated (its CPU share < 100%%, e.g.\n"
+          "while the load generator inflates: node's zlib streams are asynchronous).")
     print("\nload after: %s" % open("/proc/loadavg").read().strip())
     if getattr(opts, "json", None):
         with open(opts.json, "w") as fh:
