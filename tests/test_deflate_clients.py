@@ -44,12 +44,33 @@ class Echo(geventio.SocketConnection):
         self.send(message)
 
 
+SMALL_NO_CONTEXT = {"server_no_context_takeover": True, "client_no_context_takeover": True,
+                    "server_max_window_bits": 10, "client_max_window_bits": 10, "mem_level": 5}
+
+
+def serve_echo(setting):
+    router = geventio.get_router(Echo, {"per_message_deflate": setting})
+    page = static_app({"/echo.html": ("text/html; charset=utf-8", PAGE)})
+    return serve(make_application([router], fallback=page))
+
+
 @pytest.fixture
 def base_on():
-    router = geventio.get_router(Echo, {"per_message_deflate": True})
-    page = static_app({"/echo.html": ("text/html; charset=utf-8", PAGE)})
-    with serve(make_application([router], fallback=page)) as base:
+    with serve_echo(True) as base:
         yield base
+
+
+@pytest.fixture(params=["defaults", "no-context-10-bits"])
+def agreed(request):
+    """(base URL, the 101's Sec-WebSocket-Extensions) for two settings."""
+    if request.param == "defaults":
+        setting, header = True, "permessage-deflate"
+    else:
+        setting = SMALL_NO_CONTEXT
+        header = ("permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+                  "server_max_window_bits=10; client_max_window_bits=10")
+    with serve_echo(setting) as base:
+        yield base, header
 
 
 @pytest.fixture
@@ -74,10 +95,15 @@ const io = mod.io || mod;
 const big = Array.from({length: 2000},
   (_, i) => `line ${i} of a large event, compressible text\n`).join("");
 const s = io(url, {transports: ["websocket"], reconnection: false, forceNew: true});
-s.on("connect", () => s.emit("echo", big));
+// three rounds: each side's context (when kept) carries from one message to the next
+let round = 0;
+const sent = () => big + "round " + round;
+s.on("connect", () => s.emit("echo", sent()));
 s.on("echo", (text) => {
+  result.intact = (result.intact !== false) && text === sent();
   result.length = text.length;
-  result.intact = text === big;
+  if (++round < 3) { s.emit("echo", sent()); return; }
+  result.rounds = round;
   result.extensions = s.io.engine.transport.ws.extensions;
   console.log(JSON.stringify(result));
   s.close();
@@ -98,10 +124,12 @@ def run_node_client(name, base):
 
 @needs_node
 @pytest.mark.parametrize("name", sorted(CLIENTS))
-def test_node_client_agrees_deflate_and_a_large_event_round_trips(name, base_on):
-    result = run_node_client(name, base_on)
-    assert result.get("header") == "permessage-deflate", result
-    assert result["intact"] and result["length"] == len(BIG)
+def test_node_client_agrees_deflate_and_large_events_round_trip(name, agreed):
+    base, header = agreed
+    result = run_node_client(name, base)
+    assert result.get("header") == header, result
+    assert result["intact"] and result["rounds"] == 3
+    assert result["length"] == len(BIG) + len("round 2")
     assert "permessage-deflate" in str(result["extensions"])
 
 
@@ -110,7 +138,7 @@ def test_node_client_agrees_deflate_and_a_large_event_round_trips(name, base_on)
 def test_with_the_setting_off_the_offer_gets_no_extension_and_works(name, base_off):
     result = run_node_client(name, base_off)
     assert result.get("header") is None, result
-    assert result["intact"] and result["length"] == len(BIG)
+    assert result["intact"] and result["rounds"] == 3
 
 
 WS_CLIENT = r'''
@@ -162,9 +190,13 @@ var result = window.__result = {};
 var big = '';
 for (var i = 0; i < 2000; i++) big += 'line ' + i + ' of a large event, compressible text\\n';
 var s = io({transports: ['websocket'], reconnection: false});
-s.on('connect', function () { s.emit('echo', big); });
+var round = 0;
+function sent() { return big + 'round ' + round; }
+s.on('connect', function () { s.emit('echo', sent()); });
 s.on('echo', function (text) {
-  result.intact = text === big;
+  result.intact = result.intact !== false && text === sent();
+  if (++round < 3) { s.emit('echo', sent()); return; }
+  result.rounds = round;
   result.extensions = s.io.engine.transport.ws.extensions;
   s.close();
   window.__done = true;
@@ -174,10 +206,11 @@ s.on('connect_error', function (e) { result.error = e.message; window.__done = t
 
 
 @requires_browser
-def test_chromium_agrees_deflate_and_a_large_event_round_trips(base_on):
-    run = run_pages(base_on + "/echo.html", timeout=30)
+def test_chromium_agrees_deflate_and_large_events_round_trip(agreed):
+    base, header = agreed
+    run = run_pages(base + "/echo.html", timeout=30)
     result = run["pages"][0]["result"]
-    assert result == {"intact": True, "extensions": "permessage-deflate"}, run
+    assert result == {"intact": True, "rounds": 3, "extensions": header}, run
 
 
 # --------------------------------------------------------------------------- raw clients
