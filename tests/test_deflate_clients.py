@@ -82,7 +82,7 @@ def base_off():
 # --------------------------------------------------------------------------- Node clients
 
 NODE_CLIENT = r'''
-const [modulePath, wsPath, url] = process.argv.slice(1);
+const [modulePath, wsPath, url, transports] = process.argv.slice(1);
 const WS = require(wsPath);
 const result = {header: null};
 const emit = WS.prototype.emit;
@@ -94,11 +94,14 @@ const mod = require(modulePath);
 const io = mod.io || mod;
 const big = Array.from({length: 2000},
   (_, i) => `line ${i} of a large event, compressible text\n`).join("");
-const s = io(url, {transports: ["websocket"], reconnection: false, forceNew: true});
+const s = io(url, {transports: transports.split(","), reconnection: false, forceNew: true});
 // three rounds: each side's context (when kept) carries from one message to the next
 let round = 0;
 const sent = () => big + "round " + round;
-s.on("connect", () => s.emit("echo", sent()));
+const start = () => s.emit("echo", sent());
+// over polling first: start once upgraded to the WebSocket
+s.on("connect", () => (s.io.engine.transport.name === "websocket" ? start()
+                       : s.io.engine.once("upgrade", start)));
 s.on("echo", (text) => {
   result.intact = (result.intact !== false) && text === sent();
   result.length = text.length;
@@ -117,9 +120,9 @@ CLIENTS = {
 }
 
 
-def run_node_client(name, base):
+def run_node_client(name, base, transports="websocket"):
     module, ws = CLIENTS[name]
-    return run_json(["node", "-e", NODE_CLIENT, module, ws, base], 40)
+    return run_json(["node", "-e", NODE_CLIENT, module, ws, base, transports], 40)
 
 
 @needs_node
@@ -131,6 +134,14 @@ def test_node_client_agrees_deflate_and_large_events_round_trip(name, agreed):
     assert result["intact"] and result["rounds"] == 3
     assert result["length"] == len(BIG) + len("round 2")
     assert "permessage-deflate" in str(result["extensions"])
+
+
+@needs_node
+@pytest.mark.parametrize("name", sorted(CLIENTS))
+def test_a_polling_session_upgraded_to_websocket_agrees_deflate(name, base_on):
+    result = run_node_client(name, base_on, "polling,websocket")
+    assert result.get("header") == "permessage-deflate", result
+    assert result["intact"] and result["rounds"] == 3
 
 
 @needs_node
