@@ -182,11 +182,13 @@ class WebSocketDeflate:
 
     def _accept(self, params: Params) -> "Optional[PerMessageDeflate]":
         opts = self.options
-        for key, value in params.items():
-            takes = _PARAMS.get(key, "unknown")
-            if takes == "unknown" or (takes is False and value is not None) \
-                    or (takes is True and value is None) \
-                    or (value is not None and value not in _WINDOW_BITS):
+        for key, value in params.items():  # RFC 7692 §7.1: what an offer may carry
+            if key not in _PARAMS:
+                return None
+            if value is None:
+                if _PARAMS[key] is True:
+                    return None
+            elif _PARAMS[key] is False or value not in _WINDOW_BITS:
                 return None
         server_bits = opts.server_max_window_bits
         requested = params.get("server_max_window_bits")

@@ -137,7 +137,7 @@ def run(opts: Any, bench: Any, payload: int = 2048) -> int:
                  r["cpu_us_per_msg"] or 0, (r["cpu_us_per_msg"] or 0) / (off_us or 1),
                  r["rss_mib"], r["rss_mib"] / off["rss_mib"]))
     print("\nserver us/msg = the server's CPU time per message (echo) or delivery (fanout):\n"
-          "the cost to compare when the server is not saturated (its CPU share < 100%%, e.g.\n"
+          "the cost to compare when the server is not saturated (its CPU share < 100%, e.g.\n"
           "while the load generator inflates: node's zlib streams are asynchronous).")
     print("\nload after: %s" % open("/proc/loadavg").read().strip())
     if getattr(opts, "json", None):
