@@ -3,7 +3,10 @@
 * socket.io-client 4.x and 2.x in Node (engine.io-client offers permessage-deflate through
   ``ws``, threshold 1024) and 4.x in headless Chromium (which always offers it): with
   ``per_message_deflate`` on, the 101 agrees the extension and a large event goes both
-  ways intact; with it off (the default) the same offer gets no extension, and works.
+  ways intact, three times (context carried across messages), for the defaults and for no
+  context takeover with 10-bit windows; the real socket.io 0.6 client in Chromium likewise
+  over the 0.6 websocket transport; with it off (the default) the same offer gets no
+  extension, and works.
 * Node's own ``ws`` against ``geventio.wsio.upgrade``: the server's WebSocket shows what
   was agreed (``extensions``, ``deflate``) and keeps no zlib state with no context takeover.
 * Raw clients show the bytes: RSV1 on the server's large frames (Engine.IO and the 0.6
@@ -222,6 +225,38 @@ def test_chromium_agrees_deflate_and_large_events_round_trip(agreed):
     run = run_pages(base + "/echo.html", timeout=30)
     result = run["pages"][0]["result"]
     assert result == {"intact": True, "rounds": 3, "extensions": header}, run
+
+
+PAGE_06 = """<!doctype html><html><head><meta charset="utf-8">
+<script src="/socket.io.js"></script></head><body><script>
+var result = window.__result = {};
+var big = '';
+for (var i = 0; i < 2000; i++) big += 'line ' + i + ' of a large event, compressible text\\n';
+var s = new io.Socket(location.hostname, {port: location.port, resource: 'socket.io',
+                                          transports: ['websocket'], rememberTransport: false,
+                                          reconnect: false});
+var round = 0;
+s.on('connect', function () { s.send(big + round); });
+s.on('message', function (text) {
+  result.intact = result.intact !== false && text === big + round;
+  if (++round < 3) { s.send(big + round); return; }
+  result.rounds = round;
+  result.extensions = s.transport.socket.extensions;
+  s.disconnect();
+  window.__done = true;
+});
+s.connect();
+</script></body></html>"""
+
+
+@requires_browser
+def test_the_real_06_client_in_chromium_agrees_deflate_over_its_websocket():
+    router = geventio.get_router(Echo, {"per_message_deflate": True})
+    page = static_app({"/06.html": ("text/html; charset=utf-8", PAGE_06)})
+    with serve(make_application([router], fallback=page)) as base:
+        run = run_pages(base + "/06.html", timeout=30)
+    result = run["pages"][0]["result"]
+    assert result == {"intact": True, "rounds": 3, "extensions": "permessage-deflate"}, run
 
 
 # --------------------------------------------------------------------------- raw clients
