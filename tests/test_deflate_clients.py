@@ -21,6 +21,7 @@ import zlib
 import pytest
 
 import geventio
+from geventio.protocol import permessage_deflate
 from geventio.protocol.permessage_deflate import DeflateOptions, WebSocketDeflate
 from geventio.wsio import upgrade
 from helpers.browser import requires_browser, run_pages
@@ -42,6 +43,10 @@ class Echo(geventio.SocketConnection):
     @geventio.event
     def echo(self, data):
         self.emit("echo", data)
+
+    @geventio.event
+    def shout(self, data):
+        self.router.emit("echo", data)
 
     def on_message(self, message):
         self.send(message)
@@ -372,3 +377,28 @@ def test_a_hostile_client_gets_its_close_code_and_others_carry_on(base_on, offer
     b0, text = echo_round_trip(good)
     assert b0 == 0xC1 and text.endswith(json.dumps(BIG) + "]")
     good.close()
+
+
+def test_with_no_context_takeover_a_broadcast_is_compressed_once(base_on, monkeypatch):
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    shout = c.compress(b'42["shout",%s]' % json.dumps(BIG).encode()) + c.flush(zlib.Z_SYNC_FLUSH)
+    made = []  # the deflate objects the server makes
+    compressobj = permessage_deflate.zlib.compressobj
+
+    def counting(*args):
+        made.append(args)
+        return compressobj(*args)
+
+    monkeypatch.setattr(permessage_deflate.zlib, "compressobj", counting)
+    offer = "permessage-deflate; server_no_context_takeover"
+    clients = [engineio_client(base_on, offer) for _ in range(3)]
+    assert all(c.headers["sec-websocket-extensions"] == "permessage-deflate; "
+               "server_no_context_takeover" for c in clients)
+    clients[0].send_raw(0xC1, shout[:-4])
+    frames = [c.next_frame() for c in clients]
+    assert frames[0][0] == 0xC1 and frames == [frames[0]] * 3
+    assert zlib.decompressobj(-15).decompress(frames[0][1] + TAIL).decode() == \
+        '42["echo",%s]' % json.dumps(BIG)
+    assert len(made) == 1
+    for c in clients:
+        c.close()
