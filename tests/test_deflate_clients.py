@@ -201,6 +201,34 @@ def test_the_server_websocket_shows_what_node_ws_agreed(client_options, header, 
     assert seen == [(header, state)]
 
 
+WS_FRAGMENTS = r'''
+const WebSocket = require("ws");
+const ws = new WebSocket(process.argv[1], {perMessageDeflate: {threshold: 0}});
+const parts = ["first part ".repeat(500), "second part ".repeat(500), "end"];
+ws.on("open", () => parts.forEach((p, i) => ws.send(p, {fin: i === parts.length - 1})));
+ws.on("message", (data) => {
+  console.log(JSON.stringify({intact: data.toString() === parts.join("")}));
+  ws.close();
+});
+ws.on("error", (e) => console.log(JSON.stringify({error: String(e)})));
+'''
+
+
+@needs_node
+def test_a_fragmented_message_node_ws_compressed_is_inflated_whole():
+    deflate = WebSocketDeflate(DeflateOptions())
+
+    def app(environ, start_response):
+        ws = upgrade(environ, start_response, deflate=deflate)
+        while (message := ws.receive()) is not None:
+            ws.send(message)
+        return []
+
+    with serve_wsgi(app) as base:
+        result = run_json(["node", "-e", WS_FRAGMENTS, base.replace("http", "ws") + "/"], 30)
+    assert result == {"intact": True}
+
+
 # --------------------------------------------------------------------------- Chromium
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8">
