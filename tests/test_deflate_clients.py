@@ -8,13 +8,16 @@
   over the 0.6 websocket transport; with it off (the default) the same offer gets no
   extension, and works.
 * Node's own ``ws`` against ``geventio.wsio.upgrade``: the server's WebSocket shows what
-  was agreed (``extensions``, ``deflate``) and keeps no zlib state with no context takeover.
+  was agreed (``extensions``, ``deflate``) and keeps no zlib state with no context takeover;
+  a message it sends fragmented is inflated whole. wsproto (python-engineio's WebSocket
+  library) agrees 9-bit windows and no client context takeover.
 * Raw clients show the bytes: RSV1 on the server's large frames (Engine.IO and the 0.6
   websocket transport), and what a hostile client gets: 1002 for RSV1 without the extension
   or on a continuation or control frame, 1009 for a deflate bomb, 1007 for invalid data,
   while another client on the same server carries on.
 """
 import json
+import socket
 import struct
 import zlib
 
@@ -227,6 +230,67 @@ def test_a_fragmented_message_node_ws_compressed_is_inflated_whole():
     with serve_wsgi(app) as base:
         result = run_json(["node", "-e", WS_FRAGMENTS, base.replace("http", "ws") + "/"], 30)
     assert result == {"intact": True}
+
+
+def wsproto_echo(base, extension, messages):
+    """Connect with wsproto (python-engineio's WebSocket library) offering ``extension``;
+    send each message and read its echo. Returns (the 101's extensions, the echoes)."""
+    from wsproto import ConnectionType, WSConnection
+    from wsproto.events import AcceptConnection, CloseConnection, Message, Request
+
+    host, port = base.split("//")[1].split(":")
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    conn = WSConnection(ConnectionType.CLIENT)
+    sock.sendall(conn.send(Request(host=host, target="/", extensions=[extension])))
+    accepted, echoes, parts = None, [], []
+
+    def pump():
+        conn.receive_data(sock.recv(65536))
+        for event in conn.events():
+            if isinstance(event, AcceptConnection):
+                return event
+            if isinstance(event, Message):
+                parts.append(event.data)
+                if event.message_finished:
+                    echoes.append("".join(parts))
+                    parts.clear()
+            elif isinstance(event, CloseConnection):
+                raise AssertionError("closed: %s %s" % (event.code, event.reason))
+        return None
+
+    while accepted is None:
+        accepted = pump()
+    for message in messages:
+        sock.sendall(conn.send(Message(data=message)))
+        wanted = len(echoes) + 1
+        while len(echoes) < wanted:
+            pump()
+    sock.close()
+    return accepted.extensions, echoes
+
+
+def test_wsproto_with_9_bit_windows_and_no_client_context_round_trips():
+    from wsproto.extensions import PerMessageDeflate
+
+    deflate = WebSocketDeflate(DeflateOptions(threshold=0))
+    agreed = []
+
+    def app(environ, start_response):
+        ws = upgrade(environ, start_response, deflate=deflate)
+        agreed.append(ws.extensions)
+        while (message := ws.receive()) is not None:
+            ws.send(message)
+        return []
+
+    offer = PerMessageDeflate(client_no_context_takeover=True, client_max_window_bits=9,
+                              server_max_window_bits=9)
+    messages = [BIG, BIG[::-1], "short", BIG + "!"]
+    with serve_wsgi(app) as base:
+        extensions, echoes = wsproto_echo(base, offer, messages)
+    assert [e.name for e in extensions] == ["permessage-deflate"]
+    assert agreed == ["permessage-deflate; client_no_context_takeover; "
+                      "server_max_window_bits=9; client_max_window_bits=9"]
+    assert echoes == messages
 
 
 # --------------------------------------------------------------------------- Chromium
