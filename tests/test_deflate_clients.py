@@ -425,6 +425,15 @@ def test_engineio_large_frames_carry_rsv1_and_small_ones_do_not(base_on):
     client.close()
 
 
+def test_offers_on_two_header_lines_are_read_as_one_list(base_on):
+    client = RFC6455Client(base_on, "/socket.io/?EIO=4&transport=websocket", headers={
+        "Sec-WebSocket-Extensions": "permessage-deflate; server_max_window_bits=7",
+        "sec-websocket-extensions": "permessage-deflate; server_max_window_bits=11"})
+    assert client.headers["sec-websocket-extensions"] == \
+        "permessage-deflate; server_max_window_bits=11"
+    client.sock.close()
+
+
 def test_the_06_websocket_transport_compresses_large_messages(base_on):
     client = RawClient(base_on, "/socket.io/websocket")
     assert client.headers["sec-websocket-extensions"] == "permessage-deflate"
