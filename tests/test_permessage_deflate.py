@@ -13,7 +13,7 @@ import pytest
 
 import geventio
 from geventio.protocol.permessage_deflate import (
-    DeflateOptions, WebSocketDeflate, parse_extensions,
+    DeflateOptions, InflatingFrameDecoder, WebSocketDeflate, parse_extensions,
 )
 from geventio.protocol.rfc6455 import (
     CLOSE_INVALID_DATA, CLOSE_PROTOCOL_ERROR, CLOSE_TOO_BIG, OP_BINARY, OP_CONTINUATION, OP_PING,
@@ -47,9 +47,7 @@ def masked(opcode, payload, fin=True, rsv1=False):
 
 
 def decoder_for(deflate, max_message_size=1_000_000):
-    decoder = FrameDecoder(max_message_size)
-    decoder.inflater = deflate
-    return decoder
+    return InflatingFrameDecoder(max_message_size, deflate)
 
 
 def events(decoder, data):

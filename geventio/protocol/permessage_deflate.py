@@ -7,6 +7,7 @@
   connection's :class:`PerMessageDeflate`, which holds the response header value
   (:attr:`PerMessageDeflate.header`), compresses outgoing messages into frames and inflates
   incoming ones, bounded.
+* :class:`InflatingFrameDecoder`: the RFC 6455 frame decoder for such a connection.
 
 zlib objects are made lazily: a connection that never sends (or receives) a compressed
 message has no deflate (inflate) state. With no context takeover the state is dropped after
@@ -22,11 +23,12 @@ from dataclasses import dataclass, fields
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from .rfc6455 import (
-    CLOSE_INVALID_DATA, CLOSE_TOO_BIG, OP_BINARY, OP_TEXT, FrameError, Message, encode_frame,
+    CLOSE_INVALID_DATA, CLOSE_TOO_BIG, OP_BINARY, OP_TEXT, FrameDecoder, FrameError, FrameHeader,
+    Message, encode_frame,
 )
 
-__all__ = ["DeflateOptions", "WebSocketDeflate", "PerMessageDeflate", "parse_extensions",
-           "EXTENSION_NAME"]
+__all__ = ["DeflateOptions", "WebSocketDeflate", "PerMessageDeflate", "InflatingFrameDecoder",
+           "parse_extensions", "EXTENSION_NAME"]
 
 EXTENSION_NAME = "permessage-deflate"
 #: RFC 7692 §7.2.1: the end of a sync flush, removed from each compressed message.
@@ -320,3 +322,31 @@ class PerMessageDeflate:
         if fin and (self.client_no_context_takeover or inflate.eof):
             self._inflate = None
         return out
+
+
+class InflatingFrameDecoder(FrameDecoder):
+    """A :class:`~geventio.protocol.rfc6455.FrameDecoder` for a connection that agreed
+    permessage-deflate: RSV1 on the first frame of a data message marks it compressed, and
+    its frames are inflated by ``deflate`` (at most what is left of ``max_message_size``)
+    before the UTF-8 check and assembly. RSV1 on a continuation or control frame stays a
+    1002; small uncompressed frames keep the decoder's inline fast path.
+    """
+
+    RSV_ALLOWED = 4
+    __slots__ = ("_deflate", "_compressed")
+
+    def __init__(self, max_message_size: int, deflate: PerMessageDeflate) -> None:
+        super().__init__(max_message_size)
+        self._deflate = deflate
+        self._compressed = False  # the data message being read is compressed
+
+    def _check(self, header: FrameHeader) -> bytes:
+        if header.opcode == OP_TEXT or header.opcode == OP_BINARY:
+            self._compressed = bool(header.rsv)
+        return super()._check(header)
+
+    def _assemble(self, opcode: int, fin: bool, payload: bytes) -> Optional[Message]:
+        if self._compressed:
+            payload = self._deflate.decompress(payload, fin,
+                                               self.max_message_size - self._size)
+        return super()._assemble(opcode, fin, payload)

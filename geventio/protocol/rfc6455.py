@@ -19,7 +19,7 @@ import codecs
 import hashlib
 import struct
 from dataclasses import dataclass
-from typing import Any, List, Mapping, Optional, Protocol, Sequence, Tuple, Union
+from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
 
 __all__ = [
     "HandshakeError", "FrameError",
@@ -31,7 +31,6 @@ __all__ = [
     "FrameHeader", "frame_header_length", "parse_frame_header", "apply_mask", "encode_frame",
     "is_sendable_close_code", "encode_close_payload", "parse_close_payload",
     "Message", "FrameDecoder", "Event", "Ping", "Pong", "Close", "utf8_incremental_decoder",
-    "Inflater",
 ]
 
 #: RFC 6455 §1.3: appended to the client's key before hashing.
@@ -181,10 +180,11 @@ def frame_header_length(first_two: Union[bytes, bytearray]) -> int:
 def parse_frame_header(data: Union[bytes, bytearray], rsv_allowed: int = 0) -> FrameHeader:
     """Decode a complete frame header (exactly :func:`frame_header_length` bytes).
 
-    Raises :class:`FrameError` (close code 1002) for reserved bits (but those in
-    ``rsv_allowed``: 4 is RSV1, for an extension that was negotiated), unknown opcodes,
+    Raises :class:`FrameError` (close code 1002) for reserved bits, unknown opcodes,
     fragmented or over-long control frames, and a 64-bit length with its top bit set.
-    Masking requirements and size limits are the caller's policy.
+    ``rsv_allowed=4`` accepts RSV1 on the first frame of a data message (permessage-deflate
+    negotiated, RFC 7692 §6), and only there. Masking requirements and size limits are the
+    caller's policy.
     """
     if len(data) < 2 or len(data) != frame_header_length(data[:2]):
         raise ValueError("incomplete frame header: %d bytes" % len(data))
@@ -192,9 +192,14 @@ def parse_frame_header(data: Union[bytes, bytearray], rsv_allowed: int = 0) -> F
     fin = bool(b0 & 0x80)
     rsv = (b0 >> 4) & 0x7
     opcode = b0 & 0x0F
-    if rsv & ~rsv_allowed:
-        raise FrameError("byte 0 of the frame header sets reserved bits 0x%02x with no extension "
-                         "negotiated" % (b0 & 0x70))
+    if rsv:
+        if rsv & ~rsv_allowed:
+            raise FrameError("byte 0 of the frame header sets reserved bits 0x%02x with no "
+                             "extension negotiated" % (b0 & 0x70))
+        if opcode >= 0x8 or opcode == OP_CONTINUATION:
+            raise FrameError("byte 0 of the frame header: RSV1 on a %s frame; only the first "
+                             "frame of a message may set it"
+                             % ("control" if opcode >= 0x8 else "continuation"))
     if opcode not in _KNOWN_OPCODES:
         raise FrameError("byte 0 of the frame header has reserved opcode 0x%x" % opcode)
     length = b1 & 0x7F
@@ -317,14 +322,6 @@ class Close:
 Event = Union[str, bytes, Ping, Pong, Close]
 
 
-class Inflater(Protocol):
-    """What inflates compressed messages for a :class:`FrameDecoder` (permessage-deflate)."""
-
-    def decompress(self, payload: bytes, fin: bool, limit: int) -> bytes:
-        """One frame's payload inflated (``fin``: the message's last); over ``limit`` bytes,
-        or invalid, raises :class:`FrameError`."""
-
-
 def _invalid_utf8(offset: int, exc: UnicodeDecodeError) -> FrameError:
     return FrameError("invalid UTF-8 in a text message near byte %d of the message (%s)"
                       % (offset + max(exc.start, 0), exc.reason), close_code=CLOSE_INVALID_DATA)
@@ -349,18 +346,18 @@ class FrameDecoder:
     its first bad fragment) or a close reason; 1009 for a message over ``max_message_size``
     bytes (refused from the header that would take it over, before its payload is buffered).
     After a FrameError the decoder is in no defined state: the connection must be failed.
-
-    With an :attr:`inflater` (permessage-deflate negotiated), RSV1 on the first frame of a
-    data message marks it compressed: its frames are inflated (bounded by what is left of
-    ``max_message_size``) before UTF-8 checks and assembly; RSV1 elsewhere stays a 1002.
+    (:class:`geventio.protocol.permessage_deflate.InflatingFrameDecoder` adds compressed
+    messages, through :attr:`RSV_ALLOWED` and the ``_check`` / ``_assemble`` steps.)
     """
 
     #: An incomplete frame still missing more than this many bytes gathers the chunks fed to
     #: it in a list and joins them once it is whole (no re-copying of a big frame per chunk).
     GATHER_OVER = 16384
+    #: Reserved bits an extension allows (a subclass's): none here.
+    RSV_ALLOWED = 0
 
     __slots__ = ("max_message_size", "closed", "_buf", "_pos", "_need", "_chunks", "_have",
-                 "_opcode", "_parts", "_size", "_utf8", "inflater", "_inflating")
+                 "_opcode", "_parts", "_size", "_utf8")
 
     def __init__(self, max_message_size: int = 1_000_000) -> None:
         if max_message_size < 0:
@@ -382,9 +379,6 @@ class FrameDecoder:
         self._parts: List[Any] = []
         self._size = 0
         self._utf8: Optional[codecs.IncrementalDecoder] = None
-        #: inflates compressed messages (permessage-deflate), or None: RSV1 is refused.
-        self.inflater: Optional[Inflater] = None
-        self._inflating = False  # the fragmented message being assembled is compressed
 
     @property
     def buffered(self) -> int:
@@ -464,7 +458,7 @@ class FrameDecoder:
             if n - pos < hlen:
                 self._wait(buf, pos, hlen)
                 return None
-            header = parse_frame_header(buf[pos:pos + hlen], 0 if self.inflater is None else 4)
+            header = parse_frame_header(buf[pos:pos + hlen], self.RSV_ALLOWED)
             mask = self._check(header)
             start = pos + hlen
             end = start + header.length
@@ -489,10 +483,6 @@ class FrameDecoder:
                 self._buf, self._pos = b"", 0
                 code, reason = parse_close_payload(payload)
                 return Close(code, reason)
-            if self._inflating:  # set by _check from the message's first frame (RSV1)
-                self._inflating = not header.fin
-                payload = self.inflater.decompress(  # type: ignore[union-attr]
-                    payload, header.fin, self.max_message_size - self._size)
             message = self._assemble(opcode, header.fin, payload)
             if message is not None:
                 return message
@@ -516,12 +506,6 @@ class FrameDecoder:
         if mask is None:
             raise FrameError("byte 1 of the frame header: the mask bit is 0, but client "
                              "frames must be masked")
-        if header.rsv:  # RSV1, allowed by parse_frame_header: permessage-deflate
-            if header.opcode >= 0x8 or header.opcode == OP_CONTINUATION:
-                raise FrameError("byte 0 of the frame header: RSV1 on a %s frame; only the "
-                                 "first frame of a message may set it" % (
-                                     "control" if header.opcode >= 0x8 else "continuation"))
-            self._inflating = True
         if header.opcode < 0x8:
             if header.opcode == OP_CONTINUATION and self._opcode is None:
                 raise FrameError("byte 0 of the frame header: continuation frame with no "

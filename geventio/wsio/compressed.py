@@ -3,14 +3,16 @@
 :class:`CompressedWebSocket` differs from :class:`~geventio.wsio.connection.RFC6455WebSocket`
 only in its frames: each message it sends goes through the connection's
 :class:`~geventio.protocol.permessage_deflate.PerMessageDeflate` (compressed, RSV1 set, from
-the threshold up), and its frame decoder inflates the messages the client compressed. An
-uncompressed WebSocket therefore pays nothing for the extension's existence.
+the threshold up), and its frame decoder is an
+:class:`~geventio.protocol.permessage_deflate.InflatingFrameDecoder`, which inflates the
+messages the client compressed. An uncompressed WebSocket therefore pays nothing for the
+extension's existence.
 """
 from __future__ import annotations
 
 from typing import Any, Optional
 
-from ..protocol.permessage_deflate import PerMessageDeflate
+from ..protocol.permessage_deflate import InflatingFrameDecoder, PerMessageDeflate
 from ..protocol.rfc6455 import Message
 from .connection import RFC6455WebSocket, WriteCallable
 
@@ -28,7 +30,7 @@ class CompressedWebSocket(RFC6455WebSocket):
         super().__init__(stream, write, version=version, max_message_size=max_message_size,
                          close_timeout=close_timeout, sock=sock)
         self._pmd = deflate
-        self._decoder.inflater = deflate
+        self._decoder = InflatingFrameDecoder(max_message_size, deflate)
 
     @property
     def extensions(self) -> str:
