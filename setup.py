@@ -33,6 +33,9 @@ setup(
             # disconnect handler gets the reason) and its transports
             "python-socketio[client]>=5.12",
             "websocket-client>=1.6",
+            # an independent permessage-deflate client (tests/test_deflate_clients.py);
+            # python-engineio already pulls it in through simple-websocket
+            "wsproto>=1.2",
             "requests>=2.28",
             # property tests of the codecs (tests/test_codec_properties.py)
             "hypothesis>=6",

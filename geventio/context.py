@@ -7,7 +7,9 @@ never reaches into the router. The router itself travels as ``owner``, an opaque
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Tuple, Type
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Tuple, Type
+
+from .protocol.permessage_deflate import DeflateOptions, WebSocketDeflate
 
 if TYPE_CHECKING:  # pragma: no cover
     from .adapters.base import Adapter
@@ -22,7 +24,8 @@ class Context:
     """The services of one router, passed down to what it serves."""
 
     __slots__ = ("owner", "settings", "sessions", "adapter", "handler", "namespaces",
-                 "engine_session_class", "server_events", "middlewares", "namespace_patterns")
+                 "engine_session_class", "server_events", "middlewares", "namespace_patterns",
+                 "ws_deflate")
 
     def __init__(self, owner: Any, settings: "Settings", sessions: "SessionRegistry",
                  adapter: "Adapter", handler: Type["SocketConnection"],
@@ -48,6 +51,10 @@ class Context:
         self.middlewares: List[Tuple["Scope", "Middleware"]] = []
         #: the namespaces given by pattern, in order: (regex or callable, class)
         self.namespace_patterns: List[Tuple["NamespacePattern", Type["SocketConnection"]]] = []
+        #: permessage-deflate for the WebSockets (``per_message_deflate``), or None (off)
+        options = DeflateOptions.from_setting(settings.per_message_deflate)
+        self.ws_deflate: Optional[WebSocketDeflate] = \
+            WebSocketDeflate(options) if options is not None else None
 
     def __repr__(self) -> str:
         return "<Context of %r>" % (self.owner,)

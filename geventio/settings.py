@@ -5,6 +5,8 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
+from .protocol.permessage_deflate import DeflateOptions
+
 LEGACY_TRANSPORTS = ("websocket", "flashsocket", "xhr-multipart", "xhr-polling",
                      "jsonp-polling", "htmlfile")
 
@@ -82,6 +84,13 @@ class Settings:
     #: length check.
     http_compression: bool = True
     compression_threshold: int = 1024
+    #: permessage-deflate (RFC 7692) on RFC 6455 WebSockets (Engine.IO v3/v4 and 0.6),
+    #: for clients that offer it: False (off, node's default), True (the defaults) or a
+    #: dict of :class:`geventio.protocol.permessage_deflate.DeflateOptions` (``threshold``
+    #: 1024, ``level``, ``mem_level``, ``server_no_context_takeover``,
+    #: ``client_no_context_takeover``, ``server_max_window_bits``,
+    #: ``client_max_window_bits``). Costs memory per connection: see README.
+    per_message_deflate: Union[bool, Mapping[str, Any]] = False
 
     #: connection state recovery (Socket.IO v5 clients, node 4.6+ semantics): None (off),
     #: or the seconds a client may stay away and come back with its id, rooms, ``data``
@@ -149,6 +158,7 @@ class Settings:
             raise ValueError("max_binary_packet_size must be at least 1 (or None)")
         if self.connection_state_recovery is not None and self.connection_state_recovery <= 0:
             raise ValueError("connection_state_recovery must be positive (or None)")
+        DeflateOptions.from_setting(self.per_message_deflate)
         if int(self.compression_threshold) < 0:
             raise ValueError("compression_threshold must be at least 0")
         for name in ("max_http_buffer_size", "max_queued_messages", "max_queued_bytes",

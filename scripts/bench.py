@@ -9,6 +9,7 @@
     python scripts/bench/pyspy_top.py build/bench-prof/ws_echo-geventio.txt   # hot spots
     python scripts/bench.py --cases idle_mem --memprofile build/bench-prof   # tracemalloc
     python scripts/bench.py --workers 2 --cases connect,ws_echo,poll_echo  # see bench/workers.py
+    python scripts/bench.py --cases deflate   # permessage-deflate on/off, see bench/deflate.py
 
 Each server runs in its own process (scripts/bench/server.py) pinned with taskset to one
 core; the Node load generator (scripts/bench/load.js, raw Engine.IO v4 / Socket.IO v5 over
@@ -32,6 +33,10 @@ Cases and targets (geventio / python-socketio):
               them; one client's broadcasts reach all: deliveries/s and latency (request to
               last delivery), geventio (RedisAdapter) vs python-socketio (RedisManager)
               >= 1.5x and vs node socket.io 4.8 + @socket.io/redis-adapter >= 1x
+  deflate     (--cases deflate; not in the default set) websocket echo and fanout with
+              2 KB compressible messages and clients offering permessage-deflate:
+              geventio off / on / no context takeover, node socket.io off / on; rate,
+              server CPU and RSS, and the on/off ratios (scripts/bench/deflate.py)
 
 Next to each number: the load generator's CPU share (its process CPU time / wall time over
 the measured window; it must stay well below 100% of its core for the number to be the
@@ -653,7 +658,8 @@ def main() -> int:
                         help="repeat every case; the table shows the median")
     parser.add_argument("--cases", default=",".join(c.key for c in CASES),
                         help="comma-separated subset of: %s, cluster (two processes per "
-                        "server on one Redis; not in the default set)"
+                        "server on one Redis; not in the default set), deflate "
+                        "(permessage-deflate on/off; alone)"
                         % ", ".join(c.key for c in CASES))
     parser.add_argument("--only", choices=IMPLS, help="run one server only (no ratios)")
     parser.add_argument("--json", help="also write the results to this file")
@@ -683,6 +689,18 @@ def main() -> int:
     opts.idle_clients = opts.idle_clients or (1000 if opts.quick else 5000)
     opts.settle = 0.5 if opts.quick else 1.5
     wanted = [c for c in opts.cases.split(",") if c]
+    if "deflate" in wanted:
+        if wanted != ["deflate"]:
+            parser.error("--cases deflate runs alone")
+        sys.path.insert(0, BENCH_DIR)
+        import deflate
+        try:
+            return deflate.run(opts, sys.modules[__name__])
+        except BenchError as exc:
+            print("error: %s" % exc, file=sys.stderr)
+            return 1
+        finally:
+            stop_all()
     with_cluster = "cluster" in wanted
     wanted = [c for c in wanted if c != "cluster"]
     unknown = set(wanted) - {c.key for c in CASES}

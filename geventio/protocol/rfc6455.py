@@ -177,12 +177,14 @@ def frame_header_length(first_two: Union[bytes, bytearray]) -> int:
     return _HEADER_LENGTH[first_two[1]]
 
 
-def parse_frame_header(data: Union[bytes, bytearray]) -> FrameHeader:
+def parse_frame_header(data: Union[bytes, bytearray], rsv_allowed: int = 0) -> FrameHeader:
     """Decode a complete frame header (exactly :func:`frame_header_length` bytes).
 
     Raises :class:`FrameError` (close code 1002) for reserved bits, unknown opcodes,
     fragmented or over-long control frames, and a 64-bit length with its top bit set.
-    Masking requirements and size limits are the caller's policy.
+    ``rsv_allowed=4`` accepts RSV1 on the first frame of a data message (permessage-deflate
+    negotiated, RFC 7692 §6), and only there. Masking requirements and size limits are the
+    caller's policy.
     """
     if len(data) < 2 or len(data) != frame_header_length(data[:2]):
         raise ValueError("incomplete frame header: %d bytes" % len(data))
@@ -191,8 +193,13 @@ def parse_frame_header(data: Union[bytes, bytearray]) -> FrameHeader:
     rsv = (b0 >> 4) & 0x7
     opcode = b0 & 0x0F
     if rsv:
-        raise FrameError("byte 0 of the frame header sets reserved bits 0x%02x with no extension "
-                         "negotiated" % (b0 & 0x70))
+        if rsv & ~rsv_allowed:
+            raise FrameError("byte 0 of the frame header sets reserved bits 0x%02x with no "
+                             "extension negotiated" % (b0 & 0x70))
+        if opcode >= 0x8 or opcode == OP_CONTINUATION:
+            raise FrameError("byte 0 of the frame header: RSV1 on a %s frame; only the first "
+                             "frame of a message may set it"
+                             % ("control" if opcode >= 0x8 else "continuation"))
     if opcode not in _KNOWN_OPCODES:
         raise FrameError("byte 0 of the frame header has reserved opcode 0x%x" % opcode)
     length = b1 & 0x7F
@@ -229,10 +236,11 @@ def apply_mask(data: Buffer, mask: Union[bytes, bytearray]) -> bytes:
 
 
 def encode_frame(opcode: int, payload: bytes = b"", *, fin: bool = True,
-                 mask: Optional[bytes] = None) -> bytes:
-    """One frame. Servers send unmasked frames; pass ``mask`` (4 bytes) to encode as a client."""
+                 mask: Optional[bytes] = None, rsv1: bool = False) -> bytes:
+    """One frame. Servers send unmasked frames; pass ``mask`` (4 bytes) to encode as a client.
+    ``rsv1`` marks a compressed message (permessage-deflate)."""
     n = len(payload)
-    b0 = (0x80 if fin else 0) | (opcode & 0x0F)
+    b0 = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | (opcode & 0x0F)
     mask_bit = 0x80 if mask is not None else 0
     if n < 126:
         header = struct.pack("!BB", b0, mask_bit | n)
@@ -338,11 +346,15 @@ class FrameDecoder:
     its first bad fragment) or a close reason; 1009 for a message over ``max_message_size``
     bytes (refused from the header that would take it over, before its payload is buffered).
     After a FrameError the decoder is in no defined state: the connection must be failed.
+    (:class:`geventio.protocol.permessage_deflate.InflatingFrameDecoder` adds compressed
+    messages, through :attr:`RSV_ALLOWED` and the ``_check`` / ``_assemble`` steps.)
     """
 
     #: An incomplete frame still missing more than this many bytes gathers the chunks fed to
     #: it in a list and joins them once it is whole (no re-copying of a big frame per chunk).
     GATHER_OVER = 16384
+    #: Reserved bits an extension allows (a subclass's): none here.
+    RSV_ALLOWED = 0
 
     __slots__ = ("max_message_size", "closed", "_buf", "_pos", "_need", "_chunks", "_have",
                  "_opcode", "_parts", "_size", "_utf8")
@@ -446,7 +458,7 @@ class FrameDecoder:
             if n - pos < hlen:
                 self._wait(buf, pos, hlen)
                 return None
-            header = parse_frame_header(buf[pos:pos + hlen])
+            header = parse_frame_header(buf[pos:pos + hlen], self.RSV_ALLOWED)
             mask = self._check(header)
             start = pos + hlen
             end = start + header.length

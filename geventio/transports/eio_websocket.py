@@ -52,7 +52,8 @@ def handle(ex: Exchange, version: int, query: Dict[str, str]) -> List[bytes]:
     try:
         ws = ws_io.upgrade(ex.environ, ex.start_response,
                            max_message_size=ex.context.settings.max_http_buffer_size,
-                           extra_headers=handshake_headers(ex, session) if new else ())
+                           extra_headers=handshake_headers(ex, session) if new else (),
+                           deflate=ex.context.ws_deflate)
     except ws_io.HandshakeError as exc:
         if new:
             session.close("bad WebSocket handshake")

@@ -41,7 +41,8 @@ def handle(ex: Exchange) -> List[bytes]:
     ex.context.sessions.check_room()
     try:
         ws = ws_io.upgrade(ex.environ, ex.start_response,
-                           max_message_size=ex.context.settings.max_http_buffer_size)
+                           max_message_size=ex.context.settings.max_http_buffer_size,
+                           deflate=ex.context.ws_deflate)
     except ws_io.HandshakeError as exc:
         raise HTTPError(exc.status, str(exc), exc.headers) from None
     try:

@@ -29,16 +29,19 @@ the connection ends.
 The modules, each with one job: :mod:`~geventio.wsio.handshake` (the opening handshake of
 both protocols), :mod:`~geventio.wsio.connection` (the WebSocket: blocking reads, writes,
 the closing handshake), :mod:`~geventio.wsio.loop_reader` (reading in the event loop),
+:mod:`~geventio.wsio.compressed` (RFC 6455 with permessage-deflate agreed),
 :mod:`~geventio.wsio.hixie76` (the hixie-76 WebSocket), :mod:`~geventio.wsio.scratch` (the
 shared receive buffer). The wire formats themselves are sans-I/O, in
-:mod:`geventio.protocol.rfc6455` and :mod:`geventio.protocol.hixie76`.
+:mod:`geventio.protocol.rfc6455`, :mod:`geventio.protocol.permessage_deflate` and
+:mod:`geventio.protocol.hixie76`.
 """
 from __future__ import annotations
 
 from ..protocol.rfc6455 import HandshakeError
+from .compressed import CompressedWebSocket
 from .connection import RFC6455WebSocket, WebSocket, WebSocketClosed
 from .handshake import environ_headers, upgrade
 from .hixie76 import Hixie76WebSocket
 
 __all__ = ["upgrade", "WebSocket", "RFC6455WebSocket", "Hixie76WebSocket", "HandshakeError",
-           "WebSocketClosed", "environ_headers"]
+           "WebSocketClosed", "environ_headers", "CompressedWebSocket"]

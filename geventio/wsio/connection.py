@@ -234,6 +234,17 @@ class WebSocket:
     def resume_reading(self) -> None:
         """Deliver what was read meanwhile and read on (see :meth:`read_in_loop`)."""
 
+    @property
+    def extensions(self) -> str:
+        """The ``Sec-WebSocket-Extensions`` value agreed in the handshake ('' for none)."""
+        return ""
+
+    @property
+    def deflate(self) -> Any:
+        """The connection's :class:`~geventio.protocol.permessage_deflate.PerMessageDeflate`
+        when permessage-deflate was agreed, else None (read-only)."""
+        return None
+
     # -- for subclasses -----------------------------------------------------------------------
 
     def _receive(self) -> Optional[Message]:

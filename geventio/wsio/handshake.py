@@ -8,15 +8,17 @@ returns the connected :class:`~geventio.wsio.connection.WebSocket` (an
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Iterable, List, Mapping, Tuple
+from typing import Any, Callable, Iterable, List, Mapping, Optional, Tuple
 from urllib.parse import quote
 
 import gevent
 
 from ..protocol.hixie76 import hixie76_answer
+from ..protocol.permessage_deflate import WebSocketDeflate
 from ..protocol.rfc6455 import (
     HandshakeError, header_tokens, rfc6455_accept, validate_rfc6455_request,
 )
+from .compressed import CompressedWebSocket
 from .connection import RFC6455WebSocket, WebSocket
 from .hixie76 import Hixie76WebSocket
 
@@ -39,7 +41,7 @@ def environ_headers(environ: Mapping[str, Any]) -> dict:
 
 def upgrade(environ: dict, start_response: Callable, *, max_message_size: int = 1_000_000,
             extra_headers: Iterable[Tuple[str, str]] = (), handshake_timeout: float = 10.0,
-            close_timeout: float = 5.0) -> WebSocket:
+            close_timeout: float = 5.0, deflate: Optional[WebSocketDeflate] = None) -> WebSocket:
     """Answer a WebSocket opening handshake and return the connected :class:`WebSocket`.
 
     hixie-76 is chosen when both ``Sec-WebSocket-Key1`` and ``Key2`` are present (its 8-byte
@@ -48,7 +50,10 @@ def upgrade(environ: dict, start_response: Callable, *, max_message_size: int = 
     is written, so the caller can still answer ``exc.status`` with ``exc.headers``.
     ``extra_headers`` are added to the 101 response. Messages longer than
     ``max_message_size`` bytes close the connection (1009). ``close_timeout`` bounds how long
-    :meth:`WebSocket.close` waits for the peer's closing handshake.
+    :meth:`WebSocket.close` waits for the peer's closing handshake. With ``deflate`` (a
+    router's permessage-deflate), an RFC 6455 client's first acceptable permessage-deflate
+    offer is agreed (``Sec-WebSocket-Extensions`` in the 101) and a
+    :class:`~geventio.wsio.compressed.CompressedWebSocket` returned.
     Raises :class:`WebSocketClosed` if the connection breaks while the 101 is being written.
     """
     if environ.get("REQUEST_METHOD") != "GET":
@@ -82,9 +87,20 @@ def upgrade(environ: dict, start_response: Callable, *, max_message_size: int = 
         ("Connection", "Upgrade"),
         ("Sec-WebSocket-Accept", rfc6455_accept(key)),
     ] + extra
+    agreed = None
+    if deflate is not None:
+        agreed = deflate.negotiate(headers.get("sec-websocket-extensions"))
+    if agreed is not None:
+        response_headers.append(("Sec-WebSocket-Extensions", agreed.header))
     write = start_response("101 Switching Protocols", response_headers)
-    ws = RFC6455WebSocket(stream, write, version=version, max_message_size=max_message_size,
-                          close_timeout=close_timeout, sock=environ.get("geventio.socket"))
+    ws: RFC6455WebSocket
+    if agreed is None:
+        ws = RFC6455WebSocket(stream, write, version=version, max_message_size=max_message_size,
+                              close_timeout=close_timeout, sock=environ.get("geventio.socket"))
+    else:
+        ws = CompressedWebSocket(stream, write, deflate=agreed, version=version,
+                                 max_message_size=max_message_size, close_timeout=close_timeout,
+                                 sock=environ.get("geventio.socket"))
     ws.send_handshake(b"")
     log.debug("WebSocket %s connection open on %s", version, environ.get("PATH_INFO"))
     return ws

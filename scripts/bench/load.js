@@ -21,6 +21,7 @@
 
 const crypto = require('crypto');
 const net = require('net');
+const zlib = require('zlib');
 
 const cfg = Object.assign({
   host: '127.0.0.1',
@@ -35,6 +36,8 @@ const cfg = Object.assign({
   payload: 'hello geventio benchmark',
   spread: 250,          // source addresses 127.0.0.2 .. 127.0.0.(1+spread), 0 = kernel's choice
   timeout: 120,         // hard limit for the whole run, seconds
+  deflate: null,        // WebSocket cases: offer permessage-deflate (RFC 7692) and use it if
+                        // agreed: {threshold} (bytes; node's engine.io-client: 1024)
 }, JSON.parse(process.argv[2] || '{}'));
 
 const POLL_PATH = `${cfg.path}?EIO=4&transport=polling`;
@@ -517,7 +520,8 @@ async function broadcast() {
     latency_ms: { p50: q(0.5), p99: q(0.99) }, ...w };
 }
 
-// 4. Idle connections: warm up, wait for "go", connect N clients, report, wait for "done".
+// 4. Idle connections: warm up, wait for "go", connect N clients, report, wait for "done"
+// (or first for "exchange": every client then makes one echo round trip, and "EXCHANGED").
 function stdinLines() {
   const waiting = [];
   const lines = [];
@@ -548,7 +552,16 @@ async function idle() {
   let closedEarly = 0;
   clients.forEach((ws) => { ws.onClose = () => { closedEarly++; }; });
   out(`CONNECTED ${clients.length}`);
-  if ((await readLine()) !== 'done') fail('expected "done" on stdin');
+  let line = await readLine();
+  if (line === 'exchange') {   // each client emits "echo" with cfg.payload and gets its ack
+    await Promise.all(clients.map((ws) => new Promise((resolve) => {
+      ws.onPacket = (s) => { if (s.startsWith('430[')) { ws.onPacket = null; resolve(); } };
+      ws.send(`420["echo",${PAYLOAD_JSON}]`);
+    })));
+    out(`EXCHANGED ${clients.length}`);
+    line = await readLine();
+  }
+  if (line !== 'done') fail('expected "done" on stdin');
   clients.forEach((ws) => { ws.onClose = null; });
   await closeAll(clients);
   return { count: clients.length, connect_seconds: seconds, closed_early: closedEarly,
@@ -569,17 +582,18 @@ const WS_KEY = crypto.randomBytes(16).toString('base64');
 const WS_ACCEPT = crypto.createHash('sha1').update(WS_KEY + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
 const WS_UPGRADE = `GET ${cfg.path}?EIO=4&transport=websocket HTTP/1.1\r\n${HOST_HEADER}` +
   `Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${WS_KEY}\r\n` +
+  (cfg.deflate ? 'Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n' : '') +
   'Sec-WebSocket-Version: 13\r\n\r\n';
 const CLOSE_NORMAL = Buffer.from([0x03, 0xe8]);
 
 // Masking keys come from a pool of random bytes, refilled when used up.
 const maskPool = Buffer.alloc(4096);
 let maskPos = maskPool.length;
-function wsFrame(opcode, payload) {     // payload: Buffer; one final, masked client frame
+function wsFrame(opcode, payload, rsv1) {  // payload: Buffer; one final, masked client frame
   const n = payload.length;
   const hl = n < 126 ? 2 : n < 65536 ? 4 : 10;
   const f = Buffer.allocUnsafe(hl + 4 + n);
-  f[0] = 0x80 | opcode;
+  f[0] = 0x80 | (rsv1 ? 0x40 : 0) | opcode;
   if (n < 126) f[1] = 0x80 | n;
   else if (n < 65536) { f[1] = 0x80 | 126; f.writeUInt16BE(n, 2); }
   else { f[1] = 0x80 | 127; f.writeUInt32BE(Math.floor(n / 2 ** 32), 2); f.writeUInt32BE(n >>> 0, 6); }
@@ -590,6 +604,52 @@ function wsFrame(opcode, payload) {     // payload: Buffer; one final, masked cl
   return f;
 }
 const wsText = (s) => wsFrame(0x1, Buffer.from(s, 'utf8'));
+
+// permessage-deflate as agreed in one 101 (cfg.deflate): what this client sends from the
+// threshold up is compressed on its own (a client may always do without context takeover);
+// what the server compresses is inflated in order: with the server's context kept in a zlib
+// stream (asynchronous: messages wait in a queue while one inflates), or, after
+// server_no_context_takeover, each on its own with one synchronous call.
+const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+const SYNC = { finishFlush: zlib.constants.Z_SYNC_FLUSH };
+class Deflate {
+  constructor(header) {
+    const p = {};
+    for (const part of header.split(';').slice(1)) {
+      const [k, v] = part.trim().split('=');
+      p[k] = v === undefined ? true : Number(v.replace(/"/g, ''));
+    }
+    this.serverBits = Math.max(typeof p.server_max_window_bits === 'number' ? p.server_max_window_bits : 15, 9);
+    this.clientBits = Math.max(typeof p.client_max_window_bits === 'number' ? p.client_max_window_bits : 15, 9);
+    this.serverNoContext = !!p.server_no_context_takeover;
+    this.inflater = null;
+    this.out = [];
+  }
+  frame(s) {
+    const data = Buffer.from(s, 'utf8');
+    if (data.length < (cfg.deflate.threshold ?? 1024)) return wsFrame(0x1, data);
+    const z = zlib.deflateRawSync(data, { ...SYNC, windowBits: this.clientBits });
+    return wsFrame(0x1, z.subarray(0, z.length - 4), true);
+  }
+  inflate(payload, done) {
+    if (this.serverNoContext) {   // each message stands alone: one synchronous call
+      done(zlib.inflateRawSync(Buffer.concat([payload, TAIL]), { ...SYNC, windowBits: this.serverBits }));
+      return;
+    }
+    if (!this.inflater) {
+      this.inflater = zlib.createInflateRaw({ windowBits: this.serverBits });
+      this.inflater.on('data', (c) => this.out.push(c));
+    }
+    const inf = this.inflater;
+    inf.write(payload);
+    inf.write(TAIL);
+    inf.flush(() => {
+      const m = Buffer.concat(this.out);
+      this.out = [];
+      done(m);
+    });
+  }
+}
 
 // A lean Socket.IO-over-WebSocket client on net.Socket. onConnected(ws) once "40{...}" has
 // arrived; onFail(err) instead if the handshake fails (the socket is then still to be
@@ -610,6 +670,9 @@ class RawWs {
     this.onPacket = null;
     this.onClose = null;
     this.onError = null;
+    this.pmd = null;        // a Deflate once agreed
+    this.fragRsv = false;   // the fragmented message being assembled is compressed
+    this.inq = [];          // with deflate: [payload, compressed] waiting to be delivered
     this._onConnected = onConnected;
     this._onFail = onFail;
     this.sock.on('error', (e) => this._abort(e, false));
@@ -618,7 +681,9 @@ class RawWs {
     this.sock.write(WS_UPGRADE);
   }
 
-  send(text) { if (this.state === 3) this.sock.write(wsText(text)); }
+  send(text) {
+    if (this.state === 3) this.sock.write(this.pmd ? this.pmd.frame(text) : wsText(text));
+  }
 
   close() {
     if (this.state >= 4) return;
@@ -675,7 +740,7 @@ class RawWs {
         if (buf.length > MAX_HEAD) this._abort(new Error('upgrade response head too long'));
         return;
       }
-      const e = checkUpgrade(buf.toString('latin1', 0, end));
+      const e = checkUpgrade(buf.toString('latin1', 0, end), this);
       if (e) return this._abort(new Error(e));
       this.state = 1;
       this.buf = end + 4 < buf.length ? buf.subarray(end + 4) : null;
@@ -688,6 +753,25 @@ class RawWs {
     }
   }
 
+  _message(payload, compressed) {
+    if (!this.pmd) { this._text(payload.toString('utf8')); return; }
+    this.inq.push([compressed ? Buffer.from(payload) : payload.toString('utf8'), compressed]);
+    if (this.inq.length === 1) this._pump();
+  }
+
+  _pump() {   // deliver queued messages in order; a compressed one first inflates
+    while (this.inq.length && this.state < 5) {
+      const [data, compressed] = this.inq[0];
+      if (!compressed) { this.inq.shift(); this._text(data); continue; }
+      this.pmd.inflate(data, (m) => {
+        this.inq.shift();
+        if (this.state < 5) this._text(m.toString('utf8'));
+        this._pump();
+      });
+      return;
+    }
+  }
+
   _frames() {
     const buf = this.buf;
     let pos = 0;
@@ -696,7 +780,7 @@ class RawWs {
       const b0 = buf[pos], b1 = buf[pos + 1];
       let len = b1 & 0x7f, hl = 2;
       if (b1 & 0x80) return this._abort(new Error('masked frame from the server'));
-      if (b0 & 0x70) return this._abort(new Error('frame with RSV bits set'));
+      if (b0 & (this.pmd ? 0x30 : 0x70)) return this._abort(new Error('frame with RSV bits set'));
       if (len === 126) { if (buf.length - pos < 4) break; len = buf.readUInt16BE(pos + 2); hl = 4; }
       else if (len === 127) {
         if (buf.length - pos < 10) break;
@@ -708,7 +792,7 @@ class RawWs {
       const payload = buf.subarray(pos + hl, pos + hl + len);
       pos += hl + len;
       if (op >= 0x8) {
-        if (!fin || len > 125) return this._abort(new Error('bad control frame'));
+        if (!fin || len > 125 || (b0 & 0x40)) return this._abort(new Error('bad control frame'));
         if (op === 0x8) {
           if (len === 1) return this._abort(new Error('bad close frame'));
           if (this.state < 3) this._fail(new Error('server closed during the handshake'));
@@ -723,15 +807,15 @@ class RawWs {
         continue;
       }
       if (op === 0x0) {
-        if (!this.frag) return this._abort(new Error('continuation frame without a start'));
+        if (!this.frag || (b0 & 0x40)) return this._abort(new Error('bad continuation frame'));
         this.frag.push(Buffer.from(payload));
-        if (fin) { const m = Buffer.concat(this.frag); this.frag = null; this._text(m.toString('utf8')); }
+        if (fin) { const m = Buffer.concat(this.frag); this.frag = null; this._message(m, this.fragRsv); }
         continue;
       }
       if (this.frag) return this._abort(new Error('new message inside a fragmented one'));
       if (op !== 0x1) return this._abort(new Error('unexpected opcode ' + op));
-      if (!fin) { this.frag = [Buffer.from(payload)]; continue; }
-      this._text(payload.toString('utf8'));
+      if (!fin) { this.frag = [Buffer.from(payload)]; this.fragRsv = !!(b0 & 0x40); continue; }
+      this._message(payload, !!(b0 & 0x40));
     }
     if (this.state === 5) { this.buf = null; return; }
     this.buf = pos < buf.length ? buf.subarray(pos) : null;
@@ -755,7 +839,7 @@ function connectCycle(onConnected, callback) {
 }
 
 // null if `head` is a valid answer to WS_UPGRADE, else what is wrong with it.
-function checkUpgrade(head) {
+function checkUpgrade(head, ws) {
   const lines = head.split('\r\n');
   if (!/^HTTP\/1\.1 101(?: |$)/.test(lines[0])) return 'upgrade refused: ' + lines[0].slice(0, 80);
   const h = {};
@@ -767,7 +851,10 @@ function checkUpgrade(head) {
   if ((h.upgrade || '').toLowerCase() !== 'websocket') return '101 without Upgrade: websocket';
   if (!(h.connection || '').toLowerCase().split(',').some((t) => t.trim() === 'upgrade')) return '101 without Connection: upgrade';
   if (h['sec-websocket-accept'] !== WS_ACCEPT) return 'wrong Sec-WebSocket-Accept ' + h['sec-websocket-accept'];
-  if (h['sec-websocket-extensions'] || h['sec-websocket-protocol']) return '101 with an extension or subprotocol not asked for';
+  const ext = h['sec-websocket-extensions'];
+  if (ext && !(cfg.deflate && /^permessage-deflate(;|$)/.test(ext))) return '101 with an extension not asked for: ' + ext;
+  if (h['sec-websocket-protocol']) return '101 with a subprotocol not asked for';
+  if (ext) ws.pmd = new Deflate(ext);
   return null;
 }
 

@@ -11,15 +11,18 @@
 const http = require('http');
 const { Server } = require('socket.io-v4');
 
-const cfg = Object.assign({ host: '127.0.0.1', port: 8000, redis: '', key: 'socket.io' },
+// "perMessageDeflate": false (node's default) or true / an options object (bench.py --cases
+// deflate); "payload": tick's payload instead of the short string.
+const cfg = Object.assign({ host: '127.0.0.1', port: 8000, redis: '', key: 'socket.io',
+  perMessageDeflate: false, payload: 'hello geventio benchmark' },
   JSON.parse(process.argv[2] || '{}'));
-const PAYLOAD = 'hello geventio benchmark';
+const PAYLOAD = cfg.payload;
 
 async function main() {
   const httpServer = http.createServer();
   const io = new Server(httpServer, {
     pingInterval: 25000, pingTimeout: 20000, maxHttpBufferSize: 1e6,
-    perMessageDeflate: false, httpCompression: false,
+    perMessageDeflate: cfg.perMessageDeflate, httpCompression: false,
   });
   if (cfg.redis) {
     const { createAdapter } = require('@socket.io/redis-adapter');

@@ -10,6 +10,10 @@ the same two events:
 * ``echo(data)`` acknowledges with ``data``;
 * ``broadcast(seq)`` emits ``tick(seq, PAYLOAD)`` to every client of the namespace.
 
+``--deflate JSON`` (geventio only): the ``per_message_deflate`` setting (``false``, ``true``
+or an options object); ``--payload-bytes N``: ``tick``'s payload is N bytes of compressible
+text instead of the short string (bench.py ``--cases deflate``).
+
 ``--redis URL --key KEY``: a member of a cluster on that Redis (geventio's RedisAdapter,
 python-socketio's RedisManager): ``broadcast`` then reaches the clients of every member.
 
@@ -23,6 +27,7 @@ traceback, plus the count of live greenlets, then prints ``TRACEMALLOC <FILE>``.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -35,8 +40,19 @@ PING_TIMEOUT = 20.0
 MAX_HTTP_BUFFER_SIZE = 1_000_000
 
 
+def compressible_payload(size: int) -> str:
+    """``size`` bytes of text like a JSON feed: compressible, not trivially so."""
+    line, n, out = "", 0, []
+    while sum(map(len, out)) < size:
+        line = '{"id": %d, "user": "user%d", "text": "message number %d", "ok": true}\n' \
+            % (n, n % 97, n * 7919 % 10007)
+        out.append(line)
+        n += 1
+    return "".join(out)[:size]
+
+
 def serve_geventio(host: str, port: int, transports: list, redis: str = "",
-                   key: str = "socket.io") -> None:
+                   key: str = "socket.io", deflate: object = False) -> None:
     import geventio
 
     class Bench(geventio.SocketConnection):
@@ -51,7 +67,8 @@ def serve_geventio(host: str, port: int, transports: list, redis: str = "",
     adapter = geventio.RedisAdapter(redis, key=key) if redis else None
     router = geventio.get_router(Bench, settings=dict(
         transports=transports, ping_interval=PING_INTERVAL, ping_timeout=PING_TIMEOUT,
-        max_http_buffer_size=MAX_HTTP_BUFFER_SIZE), adapter=adapter)
+        max_http_buffer_size=MAX_HTTP_BUFFER_SIZE, per_message_deflate=deflate),
+        adapter=adapter)
     app = geventio.Application([router.route()], socket_io_port=port,
                                socket_io_address=host, flash_policy_port=None)
     server = geventio.SocketServer(app, auto_start=False)  # sets TCP_NODELAY itself
@@ -154,7 +171,14 @@ def main() -> None:
                         help="a cluster member on this Redis (geventio: RedisAdapter; "
                         "python-socketio: RedisManager)")
     parser.add_argument("--key", default="socket.io", help="the cluster's channel prefix")
+    parser.add_argument("--deflate", default="false", metavar="JSON",
+                        help="geventio's per_message_deflate setting, as JSON")
+    parser.add_argument("--payload-bytes", type=int, default=0,
+                        help="tick's payload: this many bytes of compressible text")
     args = parser.parse_args()
+    if args.payload_bytes:
+        global PAYLOAD
+        PAYLOAD = compressible_payload(args.payload_bytes)
     if args.tracemalloc:
         enable_tracemalloc(args.tracemalloc)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
@@ -164,7 +188,8 @@ def main() -> None:
         from gevent import monkey
         monkey.patch_all()  # redis-py must not block the event loop
     if args.impl == "geventio":
-        serve_geventio(args.host, args.port, transports, args.redis, args.key)
+        serve_geventio(args.host, args.port, transports, args.redis, args.key,
+                       json.loads(args.deflate))
     else:
         serve_python_socketio(args.host, args.port, transports, args.redis, args.key)
 
