@@ -7,13 +7,14 @@ never reaches into the router. The router itself travels as ``owner``, an opaque
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Tuple, Type
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Tuple, Type
 
 if TYPE_CHECKING:  # pragma: no cover
     from .adapters.base import Adapter
     from .connection import SocketConnection
     from .engine import EngineSession
     from .hooks import Middleware, NamespacePattern, Scope
+    from .monitor import Monitor
     from .sessions import SessionRegistry
     from .settings import Settings
 
@@ -22,7 +23,8 @@ class Context:
     """The services of one router, passed down to what it serves."""
 
     __slots__ = ("owner", "settings", "sessions", "adapter", "handler", "namespaces",
-                 "engine_session_class", "server_events", "middlewares", "namespace_patterns")
+                 "engine_session_class", "server_events", "middlewares", "namespace_patterns",
+                 "monitor")
 
     def __init__(self, owner: Any, settings: "Settings", sessions: "SessionRegistry",
                  adapter: "Adapter", handler: Type["SocketConnection"],
@@ -48,6 +50,9 @@ class Context:
         self.middlewares: List[Tuple["Scope", "Middleware"]] = []
         #: the namespaces given by pattern, in order: (regex or callable, class)
         self.namespace_patterns: List[Tuple["NamespacePattern", Type["SocketConnection"]]] = []
+        #: the observer of connections, rooms and events (``Router.instrument``'s in
+        #: development mode), None otherwise: the sessions report to it
+        self.monitor: Optional["Monitor"] = None
 
     def __repr__(self) -> str:
         return "<Context of %r>" % (self.owner,)

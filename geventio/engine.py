@@ -177,6 +177,9 @@ class EngineSession(Session):
                         self._transport_state = UPGRADED
                         self.transport = "websocket"
                         self.end_poll()  # a poll still waiting answers a NOOP
+                        monitor = self.context.monitor
+                        if monitor is not None:
+                            monitor.transport_changed(self)
                         return True
             log.info("session %s: WebSocket upgrade abandoned", self.id)
             ws.close(1002)

@@ -182,6 +182,9 @@ class SocketIOSession(EngineSession):
                               pid=conn.private_id)
         self.push(self._encode_items(ack) + missed + held)
         conn.state = OPEN
+        monitor = self.context.monitor
+        if monitor is not None:
+            monitor.connected(conn)
 
     def _recover(self, conn: SocketConnection, auth: Dict[str, Any]) -> List[Item]:
         """Restore the state the client's ``pid`` and ``offset`` name (its id, rooms,
@@ -231,7 +234,7 @@ class SocketIOSession(EngineSession):
         conn = self.connections.get(namespace)
         if ptype == sio.DISCONNECT:
             if conn is not None:
-                self._drop(conn)
+                self._drop(conn, "client namespace disconnect")
             return
         if conn is None:
             log.warning("session %s closed: %s packet for %s, which is not connected",
@@ -249,6 +252,9 @@ class SocketIOSession(EngineSession):
     def _dispatch(self, conn: SocketConnection, data: List[Any], ack_id: Optional[int]) -> None:
         if conn.is_closed:
             return
+        monitor = self.context.monitor
+        if monitor is not None:
+            monitor.event_received(conn, data)
         name, args = data[0], data[1:]
         handler = find_handler(conn, name)
         try:
@@ -310,6 +316,10 @@ class SocketIOSession(EngineSession):
             self.push(items)
 
     def send_message(self, conn: SocketConnection, message: Any) -> None:
+        monitor = self.context.monitor
+        if monitor is not None:
+            for m in (message if isinstance(message, (list, tuple)) else [message]):
+                monitor.event_sent(conn, ["message", m])
         if self._recovery and conn.state is OPEN:
             for m in (message if isinstance(message, (list, tuple)) else [message]):
                 self._send_kept(conn, ["message", m])
@@ -325,6 +335,9 @@ class SocketIOSession(EngineSession):
 
     def send_event(self, conn: SocketConnection, event: str, args: Tuple[Any, ...],
                    callback: Optional[Callable[..., Any]] = None) -> None:
+        monitor = self.context.monitor
+        if monitor is not None:
+            monitor.event_sent(conn, [event, *args])
         ack_id = None
         if callback is None and self._recovery and conn.state is OPEN:
             self._send_kept(conn, [event, *args])
@@ -355,9 +368,9 @@ class SocketIOSession(EngineSession):
         """Server-side disconnect of one namespace: DISCONNECT, then on_close."""
         if conn.namespace in self.connections and not self.closed:
             self.push(self._encode_items(sio.Packet(sio.DISCONNECT, conn.namespace)))
-        self._drop(conn)
+        self._drop(conn, "server namespace disconnect")
 
-    def _drop(self, conn: SocketConnection) -> None:
+    def _drop(self, conn: SocketConnection, reason: str) -> None:
         if self.connections.get(conn.namespace) is conn:
             del self.connections[conn.namespace]
         if conn.is_closed:
@@ -370,6 +383,9 @@ class SocketIOSession(EngineSession):
                 del self._acks[ack_id]
                 fail_ack(callback)
         if accepted:
+            monitor = self.context.monitor
+            if monitor is not None:
+                monitor.disconnected(conn, reason)
             self.run(conn.on_close)
 
     # -- closing ------------------------------------------------------------------------
@@ -387,6 +403,10 @@ class SocketIOSession(EngineSession):
             conn.state = CLOSED
             self.context.adapter.remove(conn)
         self.connections.clear()
+        monitor = self.context.monitor
+        if monitor is not None:
+            for conn in self._closing_conns:
+                monitor.disconnected(conn, reason)
         for callback, _ns in self._acks.values():
             fail_ack(callback)
         self._acks.clear()
