@@ -2,6 +2,8 @@
 process, both instrumented, share one private Redis; the admin client of one sees both
 servers and the sockets of both, and disconnects a socket of the other process."""
 import os
+import socket
+import uuid
 
 import gevent
 import pytest
@@ -82,3 +84,45 @@ def test_a_disconnect_from_the_admin_reaches_a_socket_of_the_other_process(two_p
     [[_, reason]] = node.wait_for("there", "$disconnect")
     assert reason == "io server disconnect"
     node.wait_for("admin", "socket_disconnected", match=there)
+
+
+# -- the same over RabbitMQ, instrumented after the adapter declared its queue -----------
+
+AMQP_BROKER = "amqp://guest:guest@127.0.0.1:5672//"
+
+
+@pytest.fixture
+def amqp_pair():
+    try:
+        socket.create_connection(("127.0.0.1", 5672), timeout=2).close()
+    except OSError:
+        pytest.skip("needs RabbitMQ on 127.0.0.1:5672")
+    exchange = "geventio-test-" + uuid.uuid4().hex[:12]
+    routers = []
+    for name in ("a", "b"):
+        adapter = geventio.AmqpAdapter(AMQP_BROKER, exchange=exchange, heartbeat_interval=0.5,
+                                       heartbeat_timeout=2.0)
+        router = geventio.get_router(Local, adapter=adapter)
+        assert adapter.wait_ready(5)
+        router.instrument(auth=None, server_id=name, stats_interval=0.5)
+        assert adapter.wait_ready(5)
+        routers.append(router)
+    with serve(make_application([routers[0].route()])) as base_a, \
+            serve(make_application([routers[1].route()])) as base_b, NodeClients() as node:
+        yield base_a, base_b, node
+    for router in routers:
+        router.close()
+    import kombu
+    with kombu.Connection(AMQP_BROKER) as conn:
+        kombu.Exchange(exchange, type="direct", channel=conn.channel()).delete()
+
+
+def test_over_amqp_the_admin_sees_the_other_server_and_disconnects_its_socket(amqp_pair):
+    base_a, base_b, node = amqp_pair
+    assert "id" in node.connect("admin", base_a, "/admin")
+    node.wait_for("admin", "server_stats", match='"serverId":"b"')
+    there = node.connect("there", base_b)["id"]
+    node.wait_for("admin", "socket_connected", match=there)
+    node.emit("admin", "_disconnect", "/", False, there)
+    [[_, reason]] = node.wait_for("there", "$disconnect")
+    assert reason == "io server disconnect"
