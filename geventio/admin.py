@@ -25,6 +25,7 @@ from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional,
                     Set, Type)
 
 import gevent
+from gevent.queue import Full, Queue
 
 from .connection import SocketConnection, event
 from .exceptions import ConnectionRefused
@@ -42,6 +43,8 @@ WRITE_FEATURES = ("EMIT", "JOIN", "LEAVE", "DISCONNECT", "MJOIN", "MLEAVE", "MDI
 MAX_ADMIN_SESSIONS = 1000
 #: the transports counted in ``pollingClientsCount``
 POLLING_TRANSPORTS = frozenset(("polling", "xhr-polling", "jsonp-polling"))
+#: admin events waiting to be broadcast (beyond: dropped, counted in the log)
+MAX_PENDING_EVENTS = 10_000
 #: the prefixes of a bcrypt hash (``$2a$10$`` + 53 characters)
 BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 
@@ -218,6 +221,11 @@ class Admin:
         self._seen_namespaces: Set[str] = set()
         self._known_sessions: Set[str] = set()
         self._stats: Optional[gevent.Greenlet] = None
+        #: (event, args) reported and not yet broadcast: a report never blocks its caller
+        #: (it may run in the event loop; some adapters' broadcasts wait for their server)
+        self._pending: Queue = Queue(MAX_PENDING_EVENTS)
+        self._sender: Optional[gevent.Greenlet] = None
+        self._dropped = 0
 
     def __repr__(self) -> str:
         return "<Admin %s %s%s>" % (self.namespace, "development" if self.development
@@ -230,6 +238,7 @@ class Admin:
         ``server_stats`` greenlet (the first stats go out at once, as node's)."""
         context = self.router.context
         if self.development:
+            self._sender = gevent.spawn(self._send_loop)
             context.monitor = self
             context.adapter.set_monitor(self)
         self._stats = gevent.spawn(self._stats_loop)
@@ -240,9 +249,10 @@ class Admin:
         if context.monitor is self:
             context.monitor = None
             context.adapter.set_monitor(None)
-        if self._stats is not None:
-            self._stats.kill(block=False)
-            self._stats = None
+        for greenlet in (self._stats, self._sender):
+            if greenlet is not None:
+                greenlet.kill(block=False)
+        self._stats = self._sender = None
 
     # -- admin clients -------------------------------------------------------------------
 
@@ -329,12 +339,25 @@ class Admin:
             gevent.sleep(self.stats_interval)
 
     def _emit(self, name: str, *args: Any) -> None:
-        """One event to the admin clients of every process; a failure is logged, never
-        raised into the session or adapter that reported."""
+        """Queue one event for the admin clients of every process (never blocks; beyond
+        MAX_PENDING_EVENTS it is dropped and counted in the log)."""
         try:
-            self.router.emit(name, *args, namespace=self.namespace)
-        except Exception:
-            log.exception("admin: %s could not be sent", name)
+            self._pending.put_nowait((name, args))
+        except Full:
+            self._dropped += 1
+            if self._dropped == 1 or self._dropped % 10_000 == 0:
+                log.warning("admin: %d events waiting; %d dropped so far",
+                            MAX_PENDING_EVENTS, self._dropped)
+
+    def _send_loop(self) -> None:
+        """Broadcast the queued events in order; a failure is logged, never raised into
+        the session or adapter that reported."""
+        while True:
+            name, args = self._pending.get()
+            try:
+                self.router.emit(name, *args, namespace=self.namespace)
+            except Exception:
+                log.exception("admin: %s could not be sent", name)
 
     # -- Monitor (development mode) ------------------------------------------------------
 
