@@ -239,6 +239,9 @@ class Admin:
         context = self.router.context
         if self.development:
             self._sender = gevent.spawn(self._send_loop)
+            for name in self.namespaces():  # connections made before instrument()
+                for conn in self.router.connections(namespace=name):
+                    self._adopt(conn)
             context.monitor = self
             context.adapter.set_monitor(self)
         self._stats = gevent.spawn(self._stats_loop)
@@ -361,11 +364,16 @@ class Admin:
 
     # -- Monitor (development mode) ------------------------------------------------------
 
-    def connected(self, conn: SocketConnection) -> None:
+    def _adopt(self, conn: SocketConnection) -> None:
+        """Watch ``conn`` from now on (its rooms, its end), and tag its ``data`` with what
+        other processes' admins show (node's ``data._admin``)."""
         self._reported.add(conn)
         self._seen_namespaces.add(conn.namespace)
         conn.data["_admin"] = {"clientId": conn.session.id[:12],
                                "transport": conn.session.transport}
+
+    def connected(self, conn: SocketConnection) -> None:
+        self._adopt(conn)
         self._emit("socket_connected", serialize(conn, conn.namespace), timestamp())
 
     def disconnected(self, conn: SocketConnection, reason: str) -> None:

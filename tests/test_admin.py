@@ -214,6 +214,18 @@ def test_a_connection_and_a_disconnection_are_reported(node, server):
     assert (nsp, sid, reason) == ("/", v4, "client namespace disconnect")
 
 
+def test_a_connection_made_before_instrument_is_listed_and_its_end_reported(node):
+    router = geventio.get_router(Chat)
+    with serve(make_application([router.route()])) as base:
+        early = node.connect("early", base)["id"]
+        router.instrument(auth=None)
+        assert "id" in node.connect("watcher", base, "/admin")
+        assert early in sockets_of(node, "watcher")
+        node.close_client("early")
+        node.wait_for("watcher", "socket_disconnected", match=early)
+    router.close()
+
+
 def test_a_06_clients_connection_is_reported_with_its_transport(node, server):
     _, base = server
     admin(node, base)
