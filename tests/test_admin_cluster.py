@@ -126,3 +126,37 @@ def test_over_amqp_the_admin_sees_the_other_server_and_disconnects_its_socket(am
     node.emit("admin", "_disconnect", "/", False, there)
     [[_, reason]] = node.wait_for("there", "$disconnect")
     assert reason == "io server disconnect"
+
+
+# -- the same over Redis streams, instrumented after the adapter subscribed --------------
+
+@pytest.fixture
+def streams_pair(redis_server, redis_key):
+    routers = []
+    for name in ("a", "b"):
+        adapter = geventio.RedisStreamsAdapter(redis_server.url, stream_name=redis_key,
+                                               channel_prefix=redis_key)
+        router = geventio.get_router(Local, adapter=adapter)
+        assert adapter.wait_ready(5)
+        router.instrument(auth=None, server_id=name, stats_interval=0.5)
+        assert adapter.wait_ready(5)
+        routers.append(router)
+    with serve(make_application([routers[0].route()])) as base_a, \
+            serve(make_application([routers[1].route()])) as base_b, NodeClients() as node:
+        yield base_a, base_b, node
+    for router in routers:
+        router.close()
+
+
+def test_over_redis_streams_the_admin_lists_and_disconnects_the_other_servers_socket(
+        streams_pair):
+    base_a, base_b, node = streams_pair
+    there = node.connect("there", base_b)["id"]
+    admin_b = node.connect("admin-b", base_b, "/admin")["id"]
+    assert "id" in node.connect("admin", base_a, "/admin")
+    node.wait_for("admin", "server_stats", match='"serverId":"b"')
+    [[_, sockets]] = node.wait_for("admin", "all_sockets")
+    assert {there, admin_b} <= {s["id"] for s in sockets}  # "/" and "/admin" of b
+    node.emit("admin", "_disconnect", "/", False, there)
+    [[_, reason]] = node.wait_for("there", "$disconnect")
+    assert reason == "io server disconnect"
