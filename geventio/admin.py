@@ -4,8 +4,9 @@
 (``/admin``) with :class:`AdminConnection` (authentication, ``config``, ``all_sockets``,
 and the UI's ``emit`` / ``join`` / ``leave`` / ``_disconnect``, which act through the
 router's cluster operations), emits ``server_stats`` to that namespace every
-``stats_interval`` seconds, and, in development mode, is the router's
-:class:`~geventio.monitor.Monitor`: it turns connections, rooms and events into the
+``stats_interval`` seconds, and is the router's :class:`~geventio.monitor.Monitor`:
+it counts packets and their size in and out (``aggregatedEvents``) and, in development
+mode, turns connections, rooms and events into the
 ``socket_connected`` / ``socket_disconnected`` / ``socket_updated`` / ``room_joined`` /
 ``room_left`` / ``event_received`` / ``event_sent`` events. Every one of them is a router
 broadcast to the admin namespace, so with a cluster adapter each process's admin clients
@@ -226,6 +227,8 @@ class Admin:
         self._pending: Queue = Queue(MAX_PENDING_EVENTS)
         self._sender: Optional[gevent.Greenlet] = None
         self._dropped = 0
+        #: packets in, size in, packets out, size out since the last server_stats
+        self._traffic = [0, 0, 0, 0]
 
     def __repr__(self) -> str:
         return "<Admin %s %s%s>" % (self.namespace, "development" if self.development
@@ -242,8 +245,8 @@ class Admin:
             for name in self.namespaces():  # connections made before instrument()
                 for conn in self.router.connections(namespace=name):
                     self._adopt(conn)
-            context.monitor = self
             context.adapter.set_monitor(self)
+        context.monitor = self  # production: traffic only
         self._stats = gevent.spawn(self._stats_loop)
 
     def stop(self) -> None:
@@ -319,6 +322,10 @@ class Admin:
             aggregated.append({"timestamp": now, "type": "rawConnection", "count": opened})
         if closed:
             aggregated.append({"timestamp": now, "type": "rawDisconnection", "count": closed})
+        traffic, self._traffic = self._traffic, [0, 0, 0, 0]
+        for kind, count in zip(("packetsIn", "bytesIn", "packetsOut", "bytesOut"), traffic):
+            if count:
+                aggregated.append({"timestamp": now, "type": kind, "count": count})
         return {
             "serverId": self.server_id,
             "hostname": socket.gethostname(),
@@ -373,6 +380,8 @@ class Admin:
                                "transport": conn.session.transport}
 
     def connected(self, conn: SocketConnection) -> None:
+        if not self.development:
+            return
         self._adopt(conn)
         self._emit("socket_connected", serialize(conn, conn.namespace), timestamp())
 
@@ -391,13 +400,22 @@ class Admin:
             self._emit("room_left", conn.namespace, room, conn.session_id, timestamp())
 
     def event_received(self, conn: SocketConnection, data: List[Any]) -> None:
-        if conn.namespace != self.namespace:
+        if self.development and conn.namespace != self.namespace:
             self._emit("event_received", conn.namespace, conn.session_id, list(data),
                        timestamp())
 
     def event_sent(self, conn: SocketConnection, data: List[Any]) -> None:
-        if conn.namespace != self.namespace:
+        if self.development and conn.namespace != self.namespace:
             self._emit("event_sent", conn.namespace, conn.session_id, list(data), timestamp())
+
+    def traffic(self, received: bool, packets: int, size: int) -> None:
+        counters = self._traffic
+        if received:
+            counters[0] += packets
+            counters[1] += size
+        else:
+            counters[2] += packets
+            counters[3] += size
 
     def transport_changed(self, session: Any) -> None:
         for conn in list(getattr(session, "connections", {}).values()):

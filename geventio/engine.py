@@ -279,7 +279,11 @@ class EngineSession(Session):
         not allowed here (the caller closes the session)."""
         ptype = packet.type
         if ptype == eio.MESSAGE:
-            self.on_engine_message(packet.data if packet.data is not None else "")
+            data = packet.data if packet.data is not None else ""
+            monitor = self.context.monitor
+            if monitor is not None:
+                monitor.traffic(True, 1, len(data))
+            self.on_engine_message(data)
         elif ptype == eio.PONG:
             if self.eio == 4:
                 self._got_pong()

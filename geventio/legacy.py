@@ -91,6 +91,9 @@ class LegacySession(Session):
         a malformed payload. Returns the number of frames.
         """
         frames = codec.decode_payload(payload)
+        monitor = self.context.monitor
+        if monitor is not None:
+            monitor.traffic(True, len(frames), len(payload))
         for item in frames:
             if isinstance(item, codec.Heartbeat):
                 if item.number <= self._beats_sent:

@@ -1,7 +1,7 @@
 """Monitor: what the sessions and the adapter report to an observer (the Admin UI's).
 
-``Context.monitor`` and the adapter's monitor are None unless ``Router.instrument()``
-installed one (in development mode); the sessions and the adapter test that once per
+``Context.monitor`` is None unless ``Router.instrument()`` installed one, the adapter's
+unless it did in development mode; the sessions and the adapter test that once per
 call, so an uninstrumented router pays one attribute read. A monitor's methods never block
 and never raise into the caller: they run where the session or the adapter runs (the
 worker, a transport's greenlet or the event loop).
@@ -38,3 +38,7 @@ class Monitor(Protocol):
 
     def transport_changed(self, session: Any) -> None:
         """An Engine.IO session moved to another transport (its WebSocket upgrade)."""
+
+    def traffic(self, received: bool, packets: int, size: int) -> None:
+        """``packets`` were received from (``received``) or queued for a client, ``size``
+        long in all (characters of text, bytes of binary)."""

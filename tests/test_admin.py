@@ -168,6 +168,21 @@ def test_server_stats_count_raw_connections_as_aggregated_events(node, server):
     assert event["count"] >= 1 and event["timestamp"] % 1000 == 0
 
 
+def test_server_stats_count_packets_and_their_size_both_ways(node, server):
+    _, base = server
+    admin(node, base)
+    node.connect("c4", base)
+    node.emit("c4", "shout", "x" * 1000)
+    node.wait_for("c4", "heard")
+    sent = sum(1 for e in node.received("admin") if e[0] == "server_stats")
+    counted = {}  # over every server_stats so far and two more (after the shout's)
+    for _, stats in node.wait_for("admin", "server_stats", count=sent + 2):
+        for event in stats["aggregatedEvents"]:
+            counted[event["type"]] = counted.get(event["type"], 0) + event["count"]
+    assert counted["packetsIn"] >= 2 and counted["packetsOut"] >= 2  # CONNECTs, the shout
+    assert counted["bytesIn"] > 1000 and counted["bytesOut"] > 1000  # "x" * 1000, "X" * 1000
+
+
 def test_server_id_names_the_server(node):
     router = instrumented(server_id="eu-1")
     with serve(make_application([router.route()])) as base:
@@ -282,7 +297,6 @@ def test_production_mode_sends_stats_and_config_but_no_sockets_nor_events(node):
         assert got == {"$connect", "session", "config", "server_stats"}
         [[_, config]] = node.wait_for("prod", "config")
         assert config["supportedFeatures"] == [*WRITE_FEATURES, "AGGREGATED_EVENTS"]
-        assert router.context.monitor is None
     router.close()
 
 
