@@ -44,6 +44,8 @@ WRITE_FEATURES = ("EMIT", "JOIN", "LEAVE", "DISCONNECT", "MJOIN", "MLEAVE", "MDI
 MAX_ADMIN_SESSIONS = 1000
 #: the transports counted in ``pollingClientsCount``
 POLLING_TRANSPORTS = frozenset(("polling", "xhr-polling", "jsonp-polling"))
+#: the namespaces given by pattern that are listed once seen (beyond: not listed)
+MAX_SEEN_NAMESPACES = 1000
 #: admin events waiting to be broadcast (beyond: dropped, counted in the log)
 MAX_PENDING_EVENTS = 10_000
 #: the prefixes of a bcrypt hash (``$2a$10$`` + 53 characters)
@@ -185,8 +187,8 @@ class AdminConnection(SocketConnection):
 
 
 class Admin:
-    """One router's Admin UI server (see the module docstring); a :class:`Monitor` in
-    development mode. Made and started by ``Router.instrument``; ``stop()`` on close."""
+    """One router's Admin UI server (see the module docstring) and its :class:`Monitor`.
+    Made and started by ``Router.instrument``; ``stop()`` on the router's close."""
 
     def __init__(self, router: RouterOps, auth: Any = None, mode: str = "development",
                  read_only: bool = False, namespace: str = "/admin",
@@ -375,7 +377,8 @@ class Admin:
         """Watch ``conn`` from now on (its rooms, its end), and tag its ``data`` with what
         other processes' admins show (node's ``data._admin``)."""
         self._reported.add(conn)
-        self._seen_namespaces.add(conn.namespace)
+        if len(self._seen_namespaces) < MAX_SEEN_NAMESPACES:
+            self._seen_namespaces.add(conn.namespace)
         conn.data["_admin"] = {"clientId": conn.session.id[:12],
                                "transport": conn.session.transport}
 
