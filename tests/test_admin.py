@@ -273,6 +273,15 @@ def test_events_received_and_sent_are_reported_in_development_mode(node, server)
     assert (nsp, sid, args) == ("/", v4, ["heard", "HEY"])
 
 
+def test_a_2x_clients_events_are_reported(node, server):
+    _, base = server
+    admin(node, base)
+    v2 = node.connect("c2", base, version=2)["id"]
+    node.emit("c2", "shout", "old")
+    [[_, nsp, sid, args, _]] = node.wait_for("admin", "event_received", match=v2)
+    assert (nsp, sid, args) == ("/", v2, ["shout", "old"])
+
+
 def test_a_06_clients_messages_are_reported_as_message_events(node, server):
     _, base = server
     admin(node, base)
@@ -313,6 +322,29 @@ def test_join_and_leave_from_the_admin_act_on_the_target_socket(node, server):
     node.emit("admin", "leave", "/", "vip", v4)
     node.wait_for("admin", "room_left", match="vip")
     assert router.connections("vip") == []
+
+
+def test_join_with_a_room_as_filter_moves_every_socket_of_that_room(node, server):
+    router, base = server
+    admin(node, base)
+    first = node.connect("c4", base)["id"]
+    second = node.connect("c2", base, version=2)["id"]
+    node.emit("c4", "enter", "lobby")
+    node.emit("c2", "enter", "lobby")
+    node.wait_for("admin", "room_joined", count=2, match='"lobby"')
+    node.emit("admin", "join", "/", "vip", "lobby")
+    node.wait_for("admin", "room_joined", count=2, match='"vip"')
+    assert {c.session_id for c in router.connections("vip")} == {first, second}
+
+
+def test_emit_from_the_admin_reaches_the_sockets_it_names(node, server):
+    _, base = server
+    admin(node, base)
+    v4 = node.connect("c4", base)["id"]
+    node.connect("c2", base, version=2)
+    node.emit("admin", "emit", "/", v4, "notice", {"from": "admin"})
+    assert node.wait_for("c4", "notice") == [["notice", {"from": "admin"}]]
+    assert "notice" not in [e[0] for e in node.received("c2")]
 
 
 def test_disconnect_from_the_admin_disconnects_the_4x_client(node, server):
