@@ -3,6 +3,7 @@ in headless Chromium against an instrumented geventio router (tests/js/admin_ui.
 logs in from another origin, shows a 4.x socket and a 0.6 client, a room and an emitted
 event, and its disconnect button disconnects the 4.x client. Screenshots go to a temporary
 directory, never into the repository."""
+import json
 import os
 import tempfile
 
@@ -68,6 +69,6 @@ def test_the_admin_ui_shows_geventio_and_disconnects_a_client_from_chromium():
 
 
 def json_arg(ui, server, old_sid, shots):
-    import json
+    """The driver's argument: where the UI and the server are, the login, the 0.6 client."""
     return json.dumps({"ui": ui, "server": server, "username": "admin", "password": "s3cret",
                        "oldSid": old_sid, "screenshots": shots, "timeout": 20000})
