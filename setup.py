@@ -47,7 +47,11 @@ setup(
             "msgpack>=1.0",
             # the AMQP adapter against a real RabbitMQ (tests/test_amqp_cluster.py)
             "kombu>=5.3",
+            # router.instrument(auth=...) with a bcrypt password hash (tests/test_admin.py)
+            "bcrypt>=4",
         ],
+        # router.instrument(auth={"type": "basic", ..., "password": <bcrypt hash>})
+        "admin": ["bcrypt>=4"],
         # geventio.RedisAdapter: a cluster over Redis, wire-compatible with node's
         "redis": ["redis>=5", "msgpack>=1.0"],
         # geventio.AmqpAdapter: a cluster over RabbitMQ (kombu on py-amqp)

@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .connection import SocketConnection
     from .engine import EngineSession
     from .hooks import Middleware, NamespacePattern, Scope
+    from .monitor import Monitor
     from .sessions import SessionRegistry
     from .settings import Settings
 
@@ -25,7 +26,7 @@ class Context:
 
     __slots__ = ("owner", "settings", "sessions", "adapter", "handler", "namespaces",
                  "engine_session_class", "server_events", "middlewares", "namespace_patterns",
-                 "ws_deflate")
+                 "ws_deflate", "monitor")
 
     def __init__(self, owner: Any, settings: "Settings", sessions: "SessionRegistry",
                  adapter: "Adapter", handler: Type["SocketConnection"],
@@ -55,6 +56,9 @@ class Context:
         options = DeflateOptions.from_setting(settings.per_message_deflate)
         self.ws_deflate: Optional[WebSocketDeflate] = \
             WebSocketDeflate(options) if options is not None else None
+        #: the observer of connections, rooms and events (``Router.instrument``'s in
+        #: development mode), None otherwise: the sessions report to it
+        self.monitor: Optional["Monitor"] = None
 
     def __repr__(self) -> str:
         return "<Context of %r>" % (self.owner,)

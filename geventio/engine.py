@@ -177,6 +177,9 @@ class EngineSession(Session):
                         self._transport_state = UPGRADED
                         self.transport = "websocket"
                         self.end_poll()  # a poll still waiting answers a NOOP
+                        monitor = self.context.monitor
+                        if monitor is not None:
+                            monitor.transport_changed(self)
                         return True
             log.info("session %s: WebSocket upgrade abandoned", self.id)
             ws.close(1002)
@@ -276,7 +279,11 @@ class EngineSession(Session):
         not allowed here (the caller closes the session)."""
         ptype = packet.type
         if ptype == eio.MESSAGE:
-            self.on_engine_message(packet.data if packet.data is not None else "")
+            data = packet.data if packet.data is not None else ""
+            monitor = self.context.monitor
+            if monitor is not None:
+                monitor.traffic(True, 1, len(data))
+            self.on_engine_message(data)
         elif ptype == eio.PONG:
             if self.eio == 4:
                 self._got_pong()

@@ -73,6 +73,9 @@ class LegacySession(Session):
         if conn.state is not CLOSED:
             conn.state = OPEN
             self.opened()
+            monitor = self.context.monitor
+            if monitor is not None:
+                monitor.connected(conn)
         if self.transport in STREAMING:
             self.spawn(self._heartbeats)
         return True
@@ -95,6 +98,9 @@ class LegacySession(Session):
         frames = codec.decode_payload(payload)
         deliver = (self._deliver if self.connection.handler_context is None
                    else self._deliver_within)
+        monitor = self.context.monitor
+        if monitor is not None:
+            monitor.traffic(True, len(frames), len(payload))
         for item in frames:
             if isinstance(item, codec.Heartbeat):
                 if item.number <= self._beats_sent:
@@ -113,6 +119,9 @@ class LegacySession(Session):
     def _deliver(self, message: Any) -> None:
         conn = self.connection
         if not conn.is_closed:
+            monitor = self.context.monitor
+            if monitor is not None:
+                monitor.event_received(conn, ["message", message])
             try:
                 conn.on_message(message)
             except Exception as exc:
@@ -141,12 +150,19 @@ class LegacySession(Session):
         self.push(items)
 
     def send_message(self, conn: SocketConnection, message: Any) -> None:
+        monitor = self.context.monitor
+        if monitor is not None:
+            for m in (message if isinstance(message, (list, tuple)) else [message]):
+                monitor.event_sent(conn, ["message", m])
         self.push(codec.encode_message(message))
 
     def send_event(self, conn: SocketConnection, event: str, args: Tuple[Any, ...],
                    callback: Optional[Callable[..., Any]] = None) -> None:
         if callback is not None:
             log.debug("session %s: a 0.6 client never acknowledges %r", self.id, event)
+        monitor = self.context.monitor
+        if monitor is not None:
+            monitor.event_sent(conn, [event, *args])
         self.push(self.encode_event(event, args))
 
     def connection_id(self, namespace: str) -> Optional[str]:
@@ -183,6 +199,9 @@ class LegacySession(Session):
         self._close_due = conn.state is not CLOSED
         conn.state = CLOSED
         self.context.adapter.remove(conn)
+        monitor = self.context.monitor
+        if monitor is not None and self._close_due:
+            monitor.disconnected(conn, reason)
         super().close(reason)
 
     def on_closed(self) -> None:

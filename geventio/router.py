@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 
 from . import cors, message_queue
 from .acks import AckCollector
+from .admin import Admin
 from .adapters import Adapter, BroadcastOptions, InMemoryAdapter, Target
 from .connection import SocketConnection
 from .context import Context
@@ -113,6 +114,8 @@ class Router:
                                self.namespaces, self.engine_session_class)
         self.context.namespace_patterns.extend(patterns)
         self.adapter.start(self.context)
+        #: the Admin UI server (``instrument()``), None until then
+        self.admin: Optional[Admin] = None
 
     def _use_msgpack(self) -> None:
         """parser='msgpack': the engine session class speaking node's msgpack parser."""
@@ -227,6 +230,29 @@ class Router:
         self.context.middlewares.append((namespace, fn))
         return fn
 
+    def instrument(self, auth: Any = None, mode: str = "development", read_only: bool = False,
+                   namespace: str = "/admin", server_id: Optional[str] = None,
+                   stats_interval: float = 2.0) -> Admin:
+        """Serve the Socket.IO Admin UI (node's ``@socket.io/admin-ui`` 0.5.x protocol) on
+        ``namespace``. ``auth``: None (no authentication, logged as a warning) or
+        ``{"type": "basic", "username": u, "password": p}`` (``p`` plain, or a bcrypt hash
+        with the ``bcrypt`` package installed). ``mode="production"`` sends no
+        per-socket detail and no events; ``read_only`` refuses join/leave/disconnect;
+        ``server_id`` names this process in the UI (default ``<hostname>#<pid>``);
+        ``server_stats`` go out every ``stats_interval`` seconds. Call it before serving;
+        with a cluster adapter, in every process. Returns the :class:`geventio.admin.Admin`."""
+        if self.admin is not None:
+            raise RuntimeError("this router is already instrumented")
+        if namespace in self.namespaces:
+            raise ValueError("namespace %r already has a handler class" % (namespace,))
+        admin = Admin(self, auth=auth, mode=mode, read_only=read_only, namespace=namespace,
+                      server_id=server_id, stats_interval=stats_interval)
+        self.namespaces[namespace] = admin.connection_class
+        self.adapter.add_namespace(namespace)
+        admin.start()
+        self.admin = admin
+        return admin
+
     # -- sessions -----------------------------------------------------------------------
 
     @property
@@ -235,6 +261,8 @@ class Router:
 
     def close(self) -> None:
         """Close every session (their on_close handlers run) and stop the sweeper."""
+        if self.admin is not None:
+            self.admin.stop()
         self.sessions.close_all("server shutdown")
         self.adapter.close()
 

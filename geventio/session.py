@@ -233,6 +233,9 @@ class Session:
             return False
         self._outbox.extend(items)
         self._outbox_bytes += size
+        monitor = self.context.monitor
+        if monitor is not None:
+            monitor.traffic(False, len(items), size)
         self._out_ready.set()
         if self.on_push is not None:
             self.on_push()

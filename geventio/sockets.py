@@ -175,6 +175,9 @@ class SocketIOSession(EngineSession):
                               pid=conn.private_id)
         self.push(self._encode_items(ack) + missed + held)
         conn.state = OPEN
+        monitor = self.context.monitor
+        if monitor is not None:
+            monitor.connected(conn)
 
     def _accept(self, conn: SocketConnection, auth: Dict[str, Any]
                 ) -> Optional[ConnectionRefused]:
@@ -242,7 +245,7 @@ class SocketIOSession(EngineSession):
         conn = self.connections.get(namespace)
         if ptype == sio.DISCONNECT:
             if conn is not None:
-                self._drop(conn)
+                self._drop(conn, "client namespace disconnect")
             return
         if conn is None:
             log.warning("session %s closed: %s packet for %s, which is not connected",
@@ -261,6 +264,9 @@ class SocketIOSession(EngineSession):
     def _dispatch(self, conn: SocketConnection, data: List[Any], ack_id: Optional[int]) -> None:
         if conn.is_closed:
             return
+        monitor = self.context.monitor
+        if monitor is not None:
+            monitor.event_received(conn, data)
         name, args = data[0], data[1:]
         handler = find_handler(conn, name)
         try:
@@ -332,6 +338,10 @@ class SocketIOSession(EngineSession):
             self.push(items)
 
     def send_message(self, conn: SocketConnection, message: Any) -> None:
+        monitor = self.context.monitor
+        if monitor is not None:
+            for m in (message if isinstance(message, (list, tuple)) else [message]):
+                monitor.event_sent(conn, ["message", m])
         if self._recovery and conn.state is OPEN:
             for m in (message if isinstance(message, (list, tuple)) else [message]):
                 self._send_kept(conn, ["message", m])
@@ -347,6 +357,9 @@ class SocketIOSession(EngineSession):
 
     def send_event(self, conn: SocketConnection, event: str, args: Tuple[Any, ...],
                    callback: Optional[Callable[..., Any]] = None) -> None:
+        monitor = self.context.monitor
+        if monitor is not None:
+            monitor.event_sent(conn, [event, *args])
         ack_id = None
         if callback is None and self._recovery and conn.state is OPEN:
             self._send_kept(conn, [event, *args])
@@ -377,9 +390,9 @@ class SocketIOSession(EngineSession):
         """Server-side disconnect of one namespace: DISCONNECT, then on_close."""
         if conn.namespace in self.connections and not self.closed:
             self.push(self._encode_items(sio.Packet(sio.DISCONNECT, conn.namespace)))
-        self._drop(conn)
+        self._drop(conn, "server namespace disconnect")
 
-    def _drop(self, conn: SocketConnection) -> None:
+    def _drop(self, conn: SocketConnection, reason: str) -> None:
         if self.connections.get(conn.namespace) is conn:
             del self.connections[conn.namespace]
         if conn.is_closed:
@@ -392,6 +405,9 @@ class SocketIOSession(EngineSession):
                 del self._acks[ack_id]
                 fail_ack(callback)
         if accepted:
+            monitor = self.context.monitor
+            if monitor is not None:
+                monitor.disconnected(conn, reason)
             self.run(in_handler_context, conn, conn.on_close)
 
     # -- closing ------------------------------------------------------------------------
@@ -409,6 +425,10 @@ class SocketIOSession(EngineSession):
             conn.state = CLOSED
             self.context.adapter.remove(conn)
         self.connections.clear()
+        monitor = self.context.monitor
+        if monitor is not None:
+            for conn in self._closing_conns:
+                monitor.disconnected(conn, reason)
         for callback, _ns in self._acks.values():
             fail_ack(callback)
         self._acks.clear()

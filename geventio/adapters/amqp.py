@@ -107,6 +107,16 @@ class AmqpAdapter(ClusterAdapterWithHeartbeat):
         self._publisher = gevent.spawn(self._publish_loop)
         self._consumer = gevent.spawn(self._consume_loop)
 
+    def add_namespace(self, namespace: str) -> None:
+        """Bind the namespace's routing keys: a consumer that already declared its queue
+        starts over (the queue is re-declared with every namespace's bindings)."""
+        consumer = self._consumer
+        if consumer is None or consumer.dead or self._closed or not self._connections:
+            return  # the first declaration, still to come, binds every namespace
+        consumer.kill(block=True, timeout=2.0)
+        self._ready.clear()
+        self._consumer = gevent.spawn(self._consume_loop)
+
     @property
     def connections(self) -> int:
         """How many times the queue has been declared and bound (1 + reconnects)."""

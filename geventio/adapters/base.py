@@ -27,6 +27,7 @@ from ..protocol.socketio import Packet
 if TYPE_CHECKING:  # pragma: no cover
     from ..connection import SocketConnection
     from ..context import Context
+    from ..monitor import Monitor
 
 #: rooms to address: None (the whole namespace), one room, or several
 Target = Union[None, str, Iterable[str]]
@@ -265,6 +266,19 @@ class Adapter(ABC):
         """Take back (once) the state kept under ``pid`` and the packets of ``namespace``
         after ``offset`` that it would have received; None when either is unknown. May
         block (a cluster adapter asks its server): call it from a worker greenlet."""
+        return None
+
+    # -- observing and late namespaces (Router.instrument) ---------------------------------
+
+    def set_monitor(self, monitor: Optional["Monitor"]) -> None:
+        """Report room joins and leaves to ``monitor`` (None: stop); the in-memory index
+        does. Called by ``Router.instrument`` in development mode."""
+        return None
+
+    def add_namespace(self, namespace: str) -> None:
+        """``namespace`` was added to the router after :meth:`start` (the Admin UI's): a
+        cluster adapter that subscribes per namespace subscribes to it too. Called
+        before the namespace serves anyone; it may briefly restart a subscription."""
         return None
 
     # -- lifecycle -----------------------------------------------------------------------

@@ -1,13 +1,14 @@
 """The in-memory adapter (the default): rooms of this process, indexed both ways."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Dict, FrozenSet, List, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
 
 from ..protocol.socketio import Packet
 from .base import Adapter, BroadcastOptions
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..connection import SocketConnection
+    from ..monitor import Monitor
 
 Key = Tuple[str, str]
 
@@ -18,9 +19,10 @@ class InMemoryAdapter(Adapter):
     """(namespace, room) -> connections and connection -> rooms. A lookup never scans
     connections it does not address."""
 
-    __slots__ = ("_members", "_namespaces", "_rooms_of")
+    __slots__ = ("_members", "_namespaces", "_rooms_of", "_monitor")
 
     def __init__(self) -> None:
+        self._monitor: Optional["Monitor"] = None
         self._members: Dict[Key, Set["SocketConnection"]] = {}
         self._namespaces: Dict[str, Set["SocketConnection"]] = {}
         self._rooms_of: Dict["SocketConnection", Set[str]] = {}
@@ -28,6 +30,9 @@ class InMemoryAdapter(Adapter):
     def __repr__(self) -> str:
         return "<InMemoryAdapter %d connections, %d rooms>" % (len(self._rooms_of),
                                                                 len(self._members))
+
+    def set_monitor(self, monitor: Optional["Monitor"]) -> None:
+        self._monitor = monitor
 
     # -- membership ----------------------------------------------------------------------
 
@@ -52,25 +57,32 @@ class InMemoryAdapter(Adapter):
         if members is None:
             members = self._members[key] = set()
             self.on_room_created(conn.namespace, room)
+        elif conn in members:
+            return
         members.add(conn)
         rooms = self._rooms_of.get(conn)
         if rooms is None:
             rooms = self._rooms_of[conn] = set()
         rooms.add(room)
+        if self._monitor is not None:
+            self._monitor.room_joined(conn, room)
 
     def leave(self, conn: "SocketConnection", room: str) -> None:
         key = (conn.namespace, room)
         members = self._members.get(key)
-        if members is not None:
-            members.discard(conn)
-            if not members:
-                del self._members[key]
-                self.on_room_deleted(conn.namespace, room)
+        if members is None or conn not in members:
+            return
+        members.discard(conn)
+        if not members:
+            del self._members[key]
+            self.on_room_deleted(conn.namespace, room)
         rooms = self._rooms_of.get(conn)
         if rooms is not None:
             rooms.discard(room)
             if not rooms:
                 del self._rooms_of[conn]
+        if self._monitor is not None:
+            self._monitor.room_left(conn, room)
 
     def rooms_of(self, conn: "SocketConnection") -> FrozenSet[str]:
         rooms = self._rooms_of.get(conn)

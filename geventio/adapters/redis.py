@@ -101,6 +101,16 @@ class RedisAdapter(InMemoryAdapter):
         self._by_channel[channels.response] = channels
         self._by_channel[channels.specific_response(self.uid)] = channels
 
+    def add_namespace(self, namespace: str) -> None:
+        if namespace in self._channels:
+            return
+        self._add_namespace(namespace)
+        channels = self._channels[namespace]
+        if self._link is not None:
+            self._link.subscribe_more([channels.pattern],
+                                      [channels.request, channels.response,
+                                       channels.specific_response(self.uid)])
+
     @property
     def running(self) -> bool:
         """Whether the pub/sub greenlets are alive (started and not closed)."""

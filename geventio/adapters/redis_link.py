@@ -81,6 +81,18 @@ class RedisLink:
         self._publisher = gevent.spawn(self._publish_loop)
         self._subscriber = gevent.spawn(self._subscribe_loop)
 
+    def subscribe_more(self, patterns: Sequence[str], channels: Sequence[str]) -> None:
+        """Add patterns and channels to the subscription; a running subscriber starts over
+        with them (what is published in between is missed, as during a reconnect)."""
+        self._patterns.extend(p for p in patterns if p not in self._patterns)
+        self._channels.extend(c for c in channels if c not in self._channels)
+        subscriber = self._subscriber
+        if subscriber is None or subscriber.dead or self._closed:
+            return
+        subscriber.kill(block=True, timeout=2.0)
+        self._subscribed.clear()
+        self._subscriber = gevent.spawn(self._subscribe_loop)
+
     @property
     def running(self) -> bool:
         """Whether the publisher or the subscriber greenlet is still alive."""

@@ -94,6 +94,12 @@ class RedisStreamsAdapter(ClusterAdapter):
         self._link.start()
         self._reader = gevent.spawn(self._read_loop)
 
+    def add_namespace(self, namespace: str) -> None:
+        if self._link is not None:
+            self._link.subscribe_more([], [
+                cw.public_channel(self.channel_prefix, namespace),
+                cw.private_channel(self.channel_prefix, namespace, self.uid)])
+
     @property
     def running(self) -> bool:
         """Whether the pub/sub and stream greenlets are alive."""

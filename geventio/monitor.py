@@ -1,0 +1,44 @@
+"""Monitor: what the sessions and the adapter report to an observer (the Admin UI's).
+
+``Context.monitor`` is None unless ``Router.instrument()`` installed one, the adapter's
+unless it did in development mode; the sessions and the adapter test that once per
+call, so an uninstrumented router pays one attribute read. A monitor's methods never block
+and never raise into the caller: they run where the session or the adapter runs (the
+worker, a transport's greenlet or the event loop).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, List, Protocol
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .connection import SocketConnection
+
+
+class Monitor(Protocol):
+    """The observer of one router's connections (node's instrumented namespaces)."""
+
+    def connected(self, conn: "SocketConnection") -> None:
+        """``conn`` was accepted (after on_open, its CONNECT answer queued)."""
+
+    def disconnected(self, conn: "SocketConnection", reason: str) -> None:
+        """An accepted ``conn`` ended, for ``reason`` (after it left its rooms)."""
+
+    def room_joined(self, conn: "SocketConnection", room: str) -> None:
+        """``conn`` entered ``room`` (it was not in it)."""
+
+    def room_left(self, conn: "SocketConnection", room: str) -> None:
+        """``conn`` left ``room`` (it was in it)."""
+
+    def event_received(self, conn: "SocketConnection", data: List[Any]) -> None:
+        """``conn``'s client sent ``data`` (``[event, *args]``; a 0.6 or plain message
+        ``m`` as ``["message", m]``), before its handler runs."""
+
+    def event_sent(self, conn: "SocketConnection", data: List[Any]) -> None:
+        """``conn.emit`` / ``conn.send`` queued ``data`` (as above) for the client."""
+
+    def transport_changed(self, session: Any) -> None:
+        """An Engine.IO session moved to another transport (its WebSocket upgrade)."""
+
+    def traffic(self, received: bool, packets: int, size: int) -> None:
+        """``packets`` were received from (``received``) or queued for a client, ``size``
+        long in all (characters of text, bytes of binary)."""
