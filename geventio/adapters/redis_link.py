@@ -3,8 +3,11 @@
 Two greenlets and nothing else: a publisher draining a bounded queue in order (pipelined),
 so publishes reach Redis in the order they were made and a caller never waits for Redis; and
 a subscriber on one connection that resubscribes with backoff when Redis goes away and hands
-every message to a callback. Pub/sub is at-most-once: what is published while Redis is
-unreachable is counted, logged (one line per ``LOST_LOG_INTERVAL``) and lost.
+every message to a callback. Channels and patterns may be added and removed while it runs
+(:meth:`RedisLink.subscribe`, :meth:`RedisLink.unsubscribe`); Redis's confirmations are
+tracked so that a caller can wait for a subscription to be in place. Pub/sub is
+at-most-once: what is published while Redis is unreachable is counted, logged (one line
+per ``LOST_LOG_INTERVAL``) and lost.
 
 redis-py is a blocking library: it cooperates with gevent only on a monkey-patched ``socket``
 module, so :meth:`RedisLink.start` refuses to run without it.
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import gevent
 from gevent.event import Event
@@ -43,7 +46,8 @@ class RedisLink:
 
     __slots__ = ("url", "_redis", "_options", "_patterns", "_channels", "_on_message",
                  "client", "_queue", "_dropped", "_lost", "_lost_logged", "_publisher",
-                 "_subscriber", "_subscribed", "_closed")
+                 "_subscriber", "_subscribed", "_closed", "_pubsub", "_confirmed",
+                 "_confirm")
 
     def __init__(self, redis_module: Any, url: str, options: Dict[str, Any],
                  patterns: Sequence[str], channels: Sequence[str],
@@ -51,8 +55,9 @@ class RedisLink:
         self.url = url
         self._redis = redis_module
         self._options = options
-        self._patterns = list(patterns)
-        self._channels = list(channels)
+        # dicts as ordered sets
+        self._patterns: Dict[str, None] = dict.fromkeys(patterns)
+        self._channels: Dict[str, None] = dict.fromkeys(channels)
         self._on_message = on_message
         #: the redis-py client (requests such as PUBSUB NUMSUB use it); None until started
         self.client: Any = None
@@ -64,6 +69,12 @@ class RedisLink:
         self._subscriber: Optional[gevent.Greenlet] = None
         self._subscribed = Event()
         self._closed = False
+        #: the live subscription (None while reconnecting)
+        self._pubsub: Any = None
+        #: the channels and patterns Redis confirmed on the live subscription
+        self._confirmed: Set[str] = set()
+        #: set (and replaced) at every confirmation
+        self._confirm = Event()
 
     @property
     def where(self) -> str:
@@ -106,6 +117,53 @@ class RedisLink:
                 self.client.close()
             except Exception:  # pragma: no cover - closing a broken pool
                 log.debug("closing the Redis client failed", exc_info=True)
+
+    # -- subscriptions while running ----------------------------------------------------
+
+    def subscribe(self, patterns: Iterable[str] = (), channels: Iterable[str] = ()) -> None:
+        """Add patterns and channels (kept across reconnects); sent now if subscribed."""
+        patterns = [p for p in patterns if p not in self._patterns]
+        channels = [c for c in channels if c not in self._channels]
+        self._patterns.update(dict.fromkeys(patterns))
+        self._channels.update(dict.fromkeys(channels))
+        self._command("psubscribe", patterns)
+        self._command("subscribe", channels)
+
+    def unsubscribe(self, patterns: Iterable[str] = (), channels: Iterable[str] = ()) -> None:
+        """Remove patterns and channels; sent now if subscribed."""
+        patterns = [p for p in patterns if self._patterns.pop(p, 0) is None]
+        channels = [c for c in channels if self._channels.pop(c, 0) is None]
+        self._confirmed.difference_update(patterns)
+        self._confirmed.difference_update(channels)
+        self._command("punsubscribe", patterns)
+        self._command("unsubscribe", channels)
+
+    def _command(self, name: str, names: List[str]) -> None:
+        pubsub = self._pubsub
+        if not names or pubsub is None:
+            return  # the subscriber's next (re)subscription sends them
+        try:
+            getattr(pubsub, name)(*names)
+        except Exception as exc:  # the subscriber notices the broken connection too
+            log.warning("Redis %s %s failed (%s)", name.upper(), names[0], exc)
+
+    def wait_confirmed(self, names: Iterable[str], timeout: Optional[float]) -> bool:
+        """Block until Redis confirmed every channel or pattern of ``names`` (True), or
+        ``timeout`` passed (False)."""
+        wanted = set(names)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not wanted <= self._confirmed:
+            left = None if deadline is None else deadline - time.monotonic()
+            if (left is not None and left <= 0) or self._closed:
+                return False
+            self._confirm.wait(left)
+        return True
+
+    def _on_confirmed(self, name: str) -> None:
+        if name in self._patterns or name in self._channels:
+            self._confirmed.add(name)
+        event, self._confirm = self._confirm, Event()
+        event.set()
 
     # -- publishing ----------------------------------------------------------------------
 
@@ -161,12 +219,20 @@ class RedisLink:
         delay = BACKOFF_FIRST
         failures = 0
         while not self._closed:
-            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+            pubsub = self.client.pubsub()
             try:
-                if self._patterns:
-                    pubsub.psubscribe(*self._patterns)
-                if self._channels:
-                    pubsub.subscribe(*self._channels)
+                self._confirmed.clear()
+                patterns, channels = list(self._patterns), list(self._channels)
+                if patterns:
+                    pubsub.psubscribe(*patterns)
+                if channels:
+                    pubsub.subscribe(*channels)
+                # what changed while those were sent, now that the connection exists
+                self._pubsub = pubsub
+                self._command("psubscribe", [p for p in self._patterns if p not in patterns])
+                self._command("subscribe", [c for c in self._channels if c not in channels])
+                self._command("punsubscribe", [p for p in patterns if p not in self._patterns])
+                self._command("unsubscribe", [c for c in channels if c not in self._channels])
                 if failures:
                     log.warning("resubscribed to Redis at %s after %d failed attempts",
                                 self.where, failures)
@@ -187,6 +253,7 @@ class RedisLink:
                 delay = min(delay * 2, BACKOFF_MAX)
             finally:
                 self._subscribed.clear()
+                self._pubsub = None
                 try:
                     pubsub.close()
                 except Exception:  # pragma: no cover - closing a broken connection
@@ -194,6 +261,9 @@ class RedisLink:
 
     def _dispatch(self, message: Dict[str, Any]) -> None:
         kind = _text(message.get("type"))
+        if kind in ("subscribe", "psubscribe"):
+            self._on_confirmed(_text(message["channel"]))
+            return
         if kind not in ("pmessage", "message"):
             return
         channel = _text(message["channel"])
