@@ -1,10 +1,11 @@
 """RedisLink: one process's pub/sub connection to Redis, for the RedisAdapter.
 
-Two greenlets and nothing else: a publisher draining a bounded queue in order (pipelined),
-so publishes reach Redis in the order they were made and a caller never waits for Redis; and
-a subscriber on one connection that resubscribes with backoff when Redis goes away and hands
+Two greenlets do the work: a publisher draining a bounded queue in order (pipelined), so
+publishes reach Redis in the order they were made and a caller never waits for Redis; and a
+subscriber on one connection that resubscribes with backoff when Redis goes away and hands
 every message to a callback. Channels and patterns may be added and removed while it runs
-(:meth:`RedisLink.subscribe`, :meth:`RedisLink.unsubscribe`); Redis's confirmations are
+(:meth:`RedisLink.subscribe`, :meth:`RedisLink.unsubscribe`, which never block: a third
+greenlet sends them on the subscriber's connection, in order); Redis's confirmations are
 tracked so that a caller can wait for a subscription to be in place. Pub/sub is
 at-most-once: what is published while Redis is unreachable is counted, logged (one line
 per ``LOST_LOG_INTERVAL``) and lost.
@@ -47,7 +48,7 @@ class RedisLink:
     __slots__ = ("url", "_redis", "_options", "_patterns", "_channels", "_on_message",
                  "client", "_queue", "_dropped", "_lost", "_lost_logged", "_publisher",
                  "_subscriber", "_subscribed", "_closed", "_pubsub", "_confirmed",
-                 "_confirm")
+                 "_confirm", "_commands", "_commander")
 
     def __init__(self, redis_module: Any, url: str, options: Dict[str, Any],
                  patterns: Sequence[str], channels: Sequence[str],
@@ -75,6 +76,9 @@ class RedisLink:
         self._confirmed: Set[str] = set()
         #: set (and replaced) at every confirmation
         self._confirm = Event()
+        #: (un)subscribe commands for the commander greenlet, in order
+        self._commands: Queue = Queue()
+        self._commander: Optional[gevent.Greenlet] = None
 
     @property
     def where(self) -> str:
@@ -91,6 +95,7 @@ class RedisLink:
         self.client = self._redis.Redis.from_url(self.url, **self._options)
         self._publisher = gevent.spawn(self._publish_loop)
         self._subscriber = gevent.spawn(self._subscribe_loop)
+        self._commander = gevent.spawn(self._command_loop)
 
     @property
     def running(self) -> bool:
@@ -112,6 +117,8 @@ class RedisLink:
             self._publisher.kill(block=False)
         if self._subscriber is not None:
             self._subscriber.kill(block=True, timeout=2.0)
+        if self._commander is not None:
+            self._commander.kill(block=False)
         if self.client is not None:
             try:
                 self.client.close()
@@ -121,22 +128,32 @@ class RedisLink:
     # -- subscriptions while running ----------------------------------------------------
 
     def subscribe(self, patterns: Iterable[str] = (), channels: Iterable[str] = ()) -> None:
-        """Add patterns and channels (kept across reconnects); sent now if subscribed."""
+        """Add patterns and channels (kept across reconnects); sent soon if subscribed.
+        Never blocks (it may be called in the event loop)."""
         patterns = [p for p in patterns if p not in self._patterns]
         channels = [c for c in channels if c not in self._channels]
         self._patterns.update(dict.fromkeys(patterns))
         self._channels.update(dict.fromkeys(channels))
-        self._command("psubscribe", patterns)
-        self._command("subscribe", channels)
+        self._queue_command("psubscribe", patterns)
+        self._queue_command("subscribe", channels)
 
     def unsubscribe(self, patterns: Iterable[str] = (), channels: Iterable[str] = ()) -> None:
-        """Remove patterns and channels; sent now if subscribed."""
+        """Remove patterns and channels; sent soon if subscribed. Never blocks."""
         patterns = [p for p in patterns if self._patterns.pop(p, 0) is None]
         channels = [c for c in channels if self._channels.pop(c, 0) is None]
         self._confirmed.difference_update(patterns)
         self._confirmed.difference_update(channels)
-        self._command("punsubscribe", patterns)
-        self._command("unsubscribe", channels)
+        self._queue_command("punsubscribe", patterns)
+        self._queue_command("unsubscribe", channels)
+
+    def _queue_command(self, name: str, names: List[str]) -> None:
+        if names and not self._closed:
+            self._commands.put((name, names))
+
+    def _command_loop(self) -> None:
+        while True:
+            name, names = self._commands.get()
+            self._command(name, names)
 
     def _command(self, name: str, names: List[str]) -> None:
         pubsub = self._pubsub
