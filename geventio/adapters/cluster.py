@@ -370,12 +370,10 @@ class ClusterAdapter(InMemoryAdapter):
             return
         request_id = data.get("requestId")
         kind = response.get("type")
-        acks = self._requests.acks(request_id)
-        if acks is not None:
-            if kind == MessageType.BROADCAST_CLIENT_COUNT:
-                acks[0](int(data.get("clientCount") or 0))
-            elif kind == MessageType.BROADCAST_ACK:
-                acks[1](data.get("packet"))
+        if self._requests.broadcast_answer(
+                request_id, kind == MessageType.BROADCAST_CLIENT_COUNT,
+                kind == MessageType.BROADCAST_ACK, data.get("clientCount"),
+                data.get("packet")):
             return
         pending = self._requests.pending(request_id)
         if pending is None:

@@ -491,13 +491,11 @@ class RedisAdapter(InMemoryAdapter):
     def _on_response(self, body: bytes) -> None:
         response = wire.decode_request(body)
         request_id = response.get("requestId")
-        acks = self._requests.acks(request_id)
-        if acks is not None:
-            kind = response.get("type")
-            if kind == RequestType.BROADCAST_CLIENT_COUNT:
-                acks[0](int(response.get("clientCount") or 0))
-            elif kind == RequestType.BROADCAST_ACK:
-                acks[1](response.get("packet"))
+        kind = response.get("type")
+        if self._requests.broadcast_answer(
+                request_id, kind == RequestType.BROADCAST_CLIENT_COUNT,
+                kind == RequestType.BROADCAST_ACK, response.get("clientCount"),
+                response.get("packet")):
             return
         pending = self._requests.pending(request_id)
         if pending is None:
