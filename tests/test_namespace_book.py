@@ -51,3 +51,15 @@ def test_a_namespace_that_still_has_connections_stays_after_a_request():
     namespaces.opened("/room-7")
     assert namespaces.release("/room-7", connected=True) is False
     assert "/room-7" in namespaces
+
+
+def test_beyond_the_bound_a_new_dynamic_namespace_is_not_listened_to(monkeypatch, caplog):
+    from geventio.adapters import namespaces as module
+    monkeypatch.setattr(module, "MAX_DYNAMIC_NAMESPACES", 2)
+    namespaces = book()
+    assert namespaces.opened("/room-1") and namespaces.opened("/room-2")
+    assert namespaces.opened("/room-3") is False and "/room-3" not in namespaces
+    assert "served by this process only" in caplog.text
+    assert namespaces.hold("/room-3") is False
+    assert namespaces.release("/room-3", connected=False) is False
+    assert namespaces.closed("/room-1") and namespaces.opened("/room-3")

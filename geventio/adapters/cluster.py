@@ -119,7 +119,7 @@ class ClusterAdapter(InMemoryAdapter):
         local connection: node's ``io.of(name)``), waiting until it is received."""
         if self._listened.hold(namespace):
             self.do_listen(namespace)
-        if self._listened.is_dynamic(namespace):
+        if self._listened.is_dynamic(namespace) and namespace in self._listened:
             self.do_wait_listening(namespace,
                                    self.requests_timeout if timeout is None else timeout)
 

@@ -7,11 +7,18 @@ adapter of its own from its first client on (and, with node's
 ``cleanupEmptyChildNamespaces``, until its last one leaves), and while a request of this
 process about it waits for the other servers' answers (node's ``io.of(name)`` on a server
 where the namespace has no client). So what is listened to is bounded by the connections
-and the requests in flight.
+and the requests in flight, and by ``MAX_DYNAMIC_NAMESPACES``: beyond it a new one is
+served by this process alone (logged), its other processes' broadcasts not reaching it.
 """
 from __future__ import annotations
 
+import logging
 from typing import Dict, Iterable, List, Set
+
+log = logging.getLogger(__name__)
+
+#: most namespaces created from a pattern that one adapter listens to at once
+MAX_DYNAMIC_NAMESPACES = 10_000
 
 
 class NamespaceBook:
@@ -42,6 +49,10 @@ class NamespaceBook:
     def opened(self, namespace: str) -> bool:
         """``namespace`` got its first local connection: True when listening starts now."""
         if namespace in self:
+            return False
+        if len(self._dynamic) >= MAX_DYNAMIC_NAMESPACES:
+            log.warning("%d namespaces created from patterns are listened to already: %s is "
+                        "served by this process only", len(self._dynamic), namespace)
             return False
         self._dynamic.add(namespace)
         return True
