@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -275,9 +276,10 @@ class AmqpAdapter(ClusterAdapterWithHeartbeat):
         bound = self._bound.get(namespace)
         if bound is None or bound.is_set():
             return True
+        started = time.monotonic()
         if not bound.wait(timeout):
             return False
-        gevent.sleep(min(DISCOVERY_WINDOW, timeout))
+        gevent.sleep(max(0.0, min(DISCOVERY_WINDOW, timeout - (time.monotonic() - started))))
         return True
 
     def _apply_bindings(self, channel: Any) -> None:

@@ -114,24 +114,29 @@ class ClusterAdapter(InMemoryAdapter):
         if self._listened.closed(namespace):
             self.do_unlisten(namespace)
 
-    def _hold(self, namespace: str, timeout: Optional[float]) -> None:
+    def _hold(self, namespace: str, timeout: Optional[float]) -> Optional[float]:
         """Listen to ``namespace`` for a request of ours (a dynamic namespace without a
-        local connection: node's ``io.of(name)``), waiting until it is received."""
+        local connection: node's ``io.of(name)``), waiting until it is received. Returns
+        what is left of ``timeout`` for the request."""
         if self._listened.hold(namespace):
             self.do_listen(namespace)
-        if self._listened.is_dynamic(namespace) and namespace in self._listened:
-            self.do_wait_listening(namespace,
-                                   self.requests_timeout if timeout is None else timeout)
+        if not self._listened.is_dynamic(namespace) or namespace not in self._listened:
+            return timeout
+        budget = self.requests_timeout if timeout is None else timeout
+        started = time.monotonic()
+        self.do_wait_listening(namespace, budget)
+        return max(0.0, budget - (time.monotonic() - started))
 
     def _release(self, namespace: str) -> None:
         if self._listened.release(namespace, self.count(namespace) > 0):
             self.do_unlisten(namespace)
 
     @contextmanager
-    def _holding(self, namespace: str, timeout: Optional[float]) -> Iterator[None]:
-        self._hold(namespace, timeout)
+    def _holding(self, namespace: str, timeout: Optional[float]) -> Iterator[Optional[float]]:
+        """Hold ``namespace`` for a request; gives what is left of its ``timeout``."""
+        left = self._hold(namespace, timeout)
         try:
-            yield
+            yield left
         finally:
             self._release(namespace)
 
@@ -236,9 +241,9 @@ class ClusterAdapter(InMemoryAdapter):
         found: List[Any] = list(self.select(namespace, opts))
         if opts.local:
             return found
-        with self._holding(namespace, timeout):
+        with self._holding(namespace, timeout) as left:
             pending = self._request(namespace, MessageType.FETCH_SOCKETS, {
-                "opts": cw.opts(opts.rooms, opts.all_except_rooms())}, timeout)
+                "opts": cw.opts(opts.rooms, opts.all_except_rooms())}, left)
         for entry in pending.items if pending is not None else ():
             try:
                 found.append(RemoteConnection.from_wire(self, namespace, entry))
@@ -284,9 +289,9 @@ class ClusterAdapter(InMemoryAdapter):
             return
 
         def gather() -> None:
-            with self._holding(namespace, timeout):
+            with self._holding(namespace, timeout) as left:
                 pending = self._request(namespace, MessageType.SERVER_SIDE_EMIT,
-                                        {"packet": list(data)}, timeout)
+                                        {"packet": list(data)}, left)
             callback(list(pending.items) if pending is not None else [])
         gevent.spawn(gather)
 

@@ -20,6 +20,7 @@ module, so :meth:`RedisAdapter.start` refuses to run without it.
 from __future__ import annotations
 
 import logging
+import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Set
 
@@ -143,26 +144,30 @@ class RedisAdapter(InMemoryAdapter):
             self._link.unsubscribe((channels.pattern,), names)
         log.debug("unsubscribed from namespace %s", namespace)
 
-    def _hold(self, namespace: str, timeout: Optional[float]) -> None:
+    def _hold(self, namespace: str, timeout: Optional[float]) -> Optional[float]:
         """Listen to ``namespace`` for a request of ours (a dynamic namespace without a
-        local connection: node's ``io.of(name)``), waiting for the subscription."""
+        local connection: node's ``io.of(name)``), waiting for the subscription. Returns
+        what is left of ``timeout`` for the request."""
         if self._listened.hold(namespace):
             self._listen(namespace)
         channels = self._channels.get(namespace)
-        if channels is not None and self._link is not None \
-                and self._listened.is_dynamic(namespace):
-            self._link.wait_confirmed(self._subscribed_channels(channels),
-                                      self.requests_timeout if timeout is None else timeout)
+        if channels is None or self._link is None or not self._listened.is_dynamic(namespace):
+            return timeout
+        budget = self.requests_timeout if timeout is None else timeout
+        started = time.monotonic()
+        self._link.wait_confirmed(self._subscribed_channels(channels), budget)
+        return max(0.0, budget - (time.monotonic() - started))
 
     def _release(self, namespace: str) -> None:
         if self._listened.release(namespace, self.count(namespace) > 0):
             self._unlisten(namespace)
 
     @contextmanager
-    def _holding(self, namespace: str, timeout: Optional[float]) -> Iterator[None]:
-        self._hold(namespace, timeout)
+    def _holding(self, namespace: str, timeout: Optional[float]) -> Iterator[Optional[float]]:
+        """Hold ``namespace`` for a request; gives what is left of its ``timeout``."""
+        left = self._hold(namespace, timeout)
         try:
-            yield
+            yield left
         finally:
             self._release(namespace)
 
@@ -309,12 +314,12 @@ class RedisAdapter(InMemoryAdapter):
         found: List[Any] = list(self.select(namespace, opts))
         if opts.local:
             return found
-        with self._holding(namespace, timeout):
+        with self._holding(namespace, timeout) as left:
             pending = self._request(namespace, RequestType.REMOTE_FETCH,
                                     self.server_count(namespace) - 1,
                                     {"opts": wire.request_opts(opts.rooms or (),
                                                                opts.all_except_rooms())},
-                                    timeout)
+                                    left)
         if pending is not None:
             for entry in pending.items:
                 try:
@@ -325,9 +330,9 @@ class RedisAdapter(InMemoryAdapter):
 
     def all_rooms(self, namespace: str, timeout: Optional[float] = None) -> Set[str]:
         rooms = self.rooms(namespace)
-        with self._holding(namespace, timeout):
+        with self._holding(namespace, timeout) as left:
             pending = self._request(namespace, RequestType.ALL_ROOMS,
-                                    self.server_count(namespace) - 1, {}, timeout)
+                                    self.server_count(namespace) - 1, {}, left)
         if pending is not None:
             rooms.update(r for r in pending.items if isinstance(r, str))
         return rooms
@@ -367,11 +372,12 @@ class RedisAdapter(InMemoryAdapter):
         if callback is None:
             self._fire(namespace, {"type": int(RequestType.SERVER_SIDE_EMIT), "data": data})
             return
+
         def gather() -> None:
-            with self._holding(namespace, timeout):
+            with self._holding(namespace, timeout) as left:
                 pending = self._request(namespace, RequestType.SERVER_SIDE_EMIT,
                                         self.server_count(namespace) - 1, {"data": data},
-                                        timeout)
+                                        left)
             callback(list(pending.items) if pending is not None else [])
         gevent.spawn(gather)
 
