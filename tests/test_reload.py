@@ -8,10 +8,12 @@ import sys
 import textwrap
 import time
 
+import pytest
+
 from helpers.process import Child, free_port, geventio_serve, wait_for_handshake
 from helpers.wire import request
 
-from geventio.reload import changed, snapshot, watched_root
+from geventio.reload import changed, parent_death_signal, snapshot, watched_root
 
 SERVE = geventio_serve()
 
@@ -277,3 +279,8 @@ def test_an_abbreviated_option_is_refused_not_taken_for_reload():
                             text=True, timeout=30, stdin=subprocess.DEVNULL)
     assert result.returncode == 2
     assert "unrecognized arguments: --rel" in result.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux's")
+def test_on_linux_the_parent_death_signal_is_asked_of_the_kernel():
+    assert parent_death_signal(0) is True  # 0 clears it: nothing changes for this process
