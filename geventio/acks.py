@@ -47,12 +47,13 @@ class ForwardAck(DirectAck):
 class AckCollector:
     """Gathers one broadcast-with-ack: every server reports how many of its clients will
     acknowledge (``client_count``), then each acknowledgement arrives (``ack``). Done when
-    ``servers`` counts came and as many acks as they announced."""
+    ``servers`` counts came and as many acks as they announced (``servers`` None: not done
+    before :meth:`expect_servers` gives it)."""
 
     __slots__ = ("servers", "_counts", "_expected", "responses", "_done")
 
-    def __init__(self, servers: int) -> None:
-        self.servers = max(1, servers)
+    def __init__(self, servers: Optional[int] = None) -> None:
+        self.servers: Optional[int] = None if servers is None else max(1, servers)
         self._counts = 0
         self._expected = 0
         self.responses: List[Any] = []
@@ -67,8 +68,14 @@ class AckCollector:
         self.responses.append(value)
         self._check()
 
+    def expect_servers(self, servers: int) -> None:
+        """How many servers report a client count (known once the broadcast is out)."""
+        self.servers = max(1, servers)
+        self._check()
+
     def _check(self) -> None:
-        if self._counts >= self.servers and len(self.responses) >= self._expected:
+        if self.servers is not None and self._counts >= self.servers \
+                and len(self.responses) >= self._expected:
             self._done.set()
 
     def wait(self, timeout: Optional[float], event: str = "") -> List[Any]:
@@ -76,7 +83,7 @@ class AckCollector:
         ``timeout`` seconds."""
         if not self._done.wait(timeout):
             responses = list(self.responses)
-            raise TimeoutError("%d of %s acknowledgements of %r within %s s (%d of %d servers "
+            raise TimeoutError("%d of %s acknowledgements of %r within %s s (%d of %s servers "
                                "answered)" % (len(responses), self._expected or "?", event,
                                               timeout, self._counts, self.servers),
                                responses=responses)

@@ -63,8 +63,10 @@ def load_target(spec: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # allow_abbrev=False: a prefix such as --rel is refused, not taken for --reload (the
+    # reloader removes the exact "--reload" from its child's command line)
     parser = argparse.ArgumentParser(
-        prog="geventio-serve",
+        prog="geventio-serve", allow_abbrev=False,
         description="Serve a geventio Application (or any WSGI app) with gevent. The host, "
                     "port and Flash policy port default to the Application's settings.")
     parser.add_argument("target", help="module:application or path/to/file.py:application")
@@ -91,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reload", action="store_true",
                         help="development only: restart the server whenever a Python file "
                         "under the application's directory (or package) changes")
+    parser.add_argument("--reloader-pid", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--worker-fd", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--log-level", default="info",
@@ -111,6 +114,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     from gevent import monkey
     if not monkey.is_module_patched("socket"):
         monkey.patch_all()
+    if args.reloader_pid is not None:
+        from .reload import exit_with_parent
+        exit_with_parent(args.reloader_pid)
     workers = args.workers is not None
     logging.basicConfig(level=getattr(logging, args.log_level.upper()),
                         format="%(asctime)s %(levelname)s %(name)s"

@@ -7,9 +7,16 @@ directory for a ``package.module`` target), and on a change stops the child grac
 (SIGTERM: the server closes every session, so every ``on_close`` runs) and starts a new
 one. A child that exits on its own (an import error, a syntax error) is logged and the
 next change starts another. No dependency: plain polling, no inotify.
+
+The child exits when the reloader dies, even by SIGKILL (which the reloader cannot
+handle): the reloader passes its pid (``--reloader-pid``) and the child calls
+:func:`exit_with_parent`, which asks Linux for a SIGTERM on the parent's death
+(``prctl(PR_SET_PDEATHSIG)``) and elsewhere watches ``os.getppid()``.
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import importlib.util
 import logging
 import os
@@ -17,7 +24,7 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +33,11 @@ SKIP_DIRS = frozenset({"__pycache__", "node_modules", "site-packages", ".git", "
                        ".tox", ".venv", "venv", ".mypy_cache", ".pytest_cache"})
 
 Snapshot = Dict[str, Tuple[int, int]]
+
+#: Linux's prctl option: the signal a process gets when its parent dies
+PR_SET_PDEATHSIG = 1
+#: seconds between two looks at os.getppid() where prctl is not available
+PARENT_POLL_INTERVAL = 0.5
 
 
 def watched_root(target: str, cwd: Optional[str] = None) -> str:
@@ -87,10 +99,12 @@ class Reloader:
         self._stopping = False
 
     def start_child(self) -> None:
-        # its own session: a Ctrl-C at the terminal reaches only this parent, which then
+        # ``--reloader-pid``: the child exits if this process dies (even by SIGKILL); its
+        # own session: a Ctrl-C at the terminal reaches only this parent, which then
         # sends one SIGTERM (a second signal would make the server exit at once, on_close
         # skipped)
-        self.child = subprocess.Popen(self.command, start_new_session=True)
+        self.child = subprocess.Popen(self.command + ["--reloader-pid", str(os.getpid())],
+                                      start_new_session=True)
         log.info("reloader: started the server (pid %d)", self.child.pid)
 
     def stop_child(self) -> Optional[int]:
@@ -143,3 +157,49 @@ class Reloader:
             self.stop_child()
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+
+
+# -- the child's side: exit when the reloader is gone ------------------------------------
+
+def parent_death_signal(signum: int) -> bool:
+    """Ask Linux to send ``signum`` to this process when its parent dies (the thread that
+    started it, here the reloader's only one). False where prctl is not available."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def watch_parent(parent_pid: int, on_gone: Callable[[], None],
+                 interval: float = PARENT_POLL_INTERVAL) -> object:
+    """Call ``on_gone()`` once, from a greenlet polling ``os.getppid()`` every ``interval``
+    seconds, when this process's parent is no longer ``parent_pid`` (it died: the process
+    was re-parented). Returns the greenlet."""
+    import gevent
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            gevent.sleep(interval)
+        on_gone()
+    return gevent.spawn(watch)
+
+
+def _terminate_self() -> None:
+    log.warning("reloader: the reloader process is gone; stopping the server")
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def exit_with_parent(parent_pid: int) -> str:
+    """In the reloader's child: get SIGTERM (a graceful stop) when the reloader dies.
+    Returns how: ``"prctl"`` (Linux) or ``"poll"`` (a greenlet watching os.getppid())."""
+    if parent_death_signal(signal.SIGTERM):
+        how = "prctl"
+    else:
+        watch_parent(parent_pid, _terminate_self)
+        how = "poll"
+    if os.getppid() != parent_pid:  # it died before the request took effect
+        _terminate_self()
+    return how

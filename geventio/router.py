@@ -298,10 +298,13 @@ class Router:
         the list of their ack values (one per client; a list where one acked several).
         Raises :class:`geventio.TimeoutError` whose ``.responses`` holds those that came.
         0.6 clients get the event as a message and are not waited for."""
-        collector = AckCollector(self.adapter.server_count(namespace))
+        collector = AckCollector()
         packet = sio.Packet(sio.EVENT, namespace, [event, *args])
         self.adapter.broadcast_with_ack(namespace, packet, BroadcastOptions.select(to, skip),
                                         timeout, collector.client_count, collector.ack)
+        # counted once the broadcast is out: a cluster adapter listens to a namespace
+        # created from a pattern for the answers, and only then counts who else does
+        collector.expect_servers(self.adapter.server_count(namespace))
         return collector.wait(timeout, event)
 
     def fetch_connections(self, room: Target = None, namespace: str = "/",

@@ -171,6 +171,29 @@ class Recording(InMemoryAdapter):
         self.events.append(("deleted", namespace, room))
 
 
+class NamespaceRecording(InMemoryAdapter):
+    def __init__(self):
+        super().__init__()
+        self.events = []
+
+    def on_namespace_created(self, namespace):
+        self.events.append(("created", namespace))
+
+    def on_namespace_deleted(self, namespace):
+        self.events.append(("deleted", namespace))
+
+
+def test_a_namespace_is_created_with_its_first_connection_and_deleted_with_its_last():
+    adapter = NamespaceRecording()
+    a, b = added(adapter, "a", "b", namespace="/room-7")
+    assert adapter.events == [("created", "/room-7")]
+    adapter.remove(a)
+    adapter.remove(a)
+    assert adapter.events == [("created", "/room-7")]
+    adapter.remove(b)
+    assert adapter.events == [("created", "/room-7"), ("deleted", "/room-7")]
+
+
 def test_a_room_is_created_with_its_first_member_and_deleted_with_its_last():
     adapter = Recording()
     a, b = added(adapter, "a", "b")

@@ -3,6 +3,8 @@ server keeps serving its own clients, logs what it could not publish, resubscrib
 backoff, and leaves no greenlet or Redis connection behind when it closes."""
 import contextlib
 import logging
+import re
+import time
 
 import gevent
 import pytest
@@ -71,6 +73,42 @@ def test_a_redis_restart_is_survived_by_resubscribing(private_redis, redis_key, 
         a.emit("after", 3)
         assert cb.wait_for("after") == [["after", 3]]
         assert cb.named("lost") == []
+
+
+class Room(geventio.SocketConnection):
+    def on_message(self, message):
+        pass
+
+
+def test_a_dynamic_namespace_subscribed_while_serving_is_resubscribed_after_a_restart(
+        private_redis, redis_key):
+    rooms = {re.compile(r"^/room-\d+$"): Room}
+    a = geventio.get_router(Chat, namespaces=rooms,
+                            adapter=geventio.RedisAdapter(private_redis.url, key=redis_key))
+    with serve(make_application([a.route()])) as base, \
+            member(private_redis.url, redis_key) as (b, _):
+        assert a.adapter.wait_subscribed(5) and b.adapter.wait_subscribed(5)
+        with SioClient(base, namespace="/room-7") as here:
+            assert a.adapter.namespaces == ["/", "/room-7"]
+            private_redis.kill()
+            private_redis.start()
+            assert a.adapter.wait_subscribed(15) and b.adapter.wait_subscribed(15)
+            deadline = time.monotonic() + 10
+            while not here.named("after"):
+                assert time.monotonic() < deadline, "/room-7 was not resubscribed"
+                b.emit("after", namespace="/room-7")
+                gevent.sleep(0.1)
+        assert eventually_only_root(a)
+    a.close()
+
+
+def eventually_only_root(router, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while router.adapter.namespaces != ["/"]:
+        if time.monotonic() > deadline:
+            return False
+        gevent.sleep(0.05)
+    return True
 
 
 def test_closing_the_router_leaves_no_greenlet_or_redis_connection(redis_server, redis_key):

@@ -1,14 +1,19 @@
 """geventio-serve --reload: a parent that restarts the server when the app's files change."""
 import os
+import re
 import signal
+import socket
 import subprocess
+import sys
 import textwrap
 import time
+
+import pytest
 
 from helpers.process import Child, free_port, geventio_serve, wait_for_handshake
 from helpers.wire import request
 
-from geventio.reload import changed, snapshot, watched_root
+from geventio.reload import changed, parent_death_signal, snapshot, watched_root
 
 SERVE = geventio_serve()
 
@@ -179,3 +184,103 @@ def test_sigint_to_the_reloader_stops_the_server_gracefully(tmp_path):
     finally:
         child.close()
     assert (tmp_path / "closed.txt").read_text().split() == ["v1", sid]
+
+
+def _server_pid(child, timeout=30.0):
+    """The server's pid, from the reloader's "started the server (pid N)" line."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        match = re.search(r"started the server \(pid (\d+)\)", child.output()[1])
+        if match:
+            return int(match.group(1))
+        time.sleep(0.05)
+    raise AssertionError("no server pid in %r" % (child.output(),))
+
+
+def _gone(pid):
+    """Whether ``pid`` has exited (a zombie nobody reaped counts as gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as fh:
+            return fh.read().rpartition(")")[2].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+def _port_free(port):
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def test_the_server_exits_and_frees_the_port_when_the_reloader_is_killed(tmp_path):
+    write_app(tmp_path / "app.py", "v1")
+    port = free_port()
+    base = "http://127.0.0.1:%d" % port
+    child = reloading(tmp_path, port)
+    try:
+        wait_for_version(child, base, "v1")
+        server = _server_pid(child)
+        child.signal(signal.SIGKILL)  # the reloader cannot pass anything on
+        child.proc.wait(10)
+        deadline = time.monotonic() + 20
+        while not (_gone(server) and _port_free(port)):
+            assert time.monotonic() < deadline, "server %d still alive or port busy" % server
+            time.sleep(0.1)
+    finally:
+        child.close()
+        if not _gone(server):
+            os.kill(server, signal.SIGKILL)
+
+
+ORPHAN = textwrap.dedent('''
+    import os, signal, subprocess, sys, time
+    if sys.argv[1:] == ["child"]:
+        from gevent import monkey
+        monkey.patch_all()
+        import gevent
+        from geventio.reload import watch_parent
+        watch_parent(int(os.environ["PARENT"]), lambda: sys.exit(0),
+                     interval=0.1).join()
+    else:
+        env = dict(os.environ, PARENT=str(os.getpid()))
+        proc = subprocess.Popen([sys.executable, __file__, "child"], env=env)
+        print(proc.pid, flush=True)
+        time.sleep(60)
+''')
+
+
+def test_without_prctl_a_greenlet_watching_the_parent_id_sees_it_die(tmp_path):
+    script = tmp_path / "orphan.py"
+    script.write_text(ORPHAN)
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                              env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    orphan = None
+    try:
+        orphan = int(parent.stdout.readline())
+        parent.kill()
+        parent.wait(10)
+        deadline = time.monotonic() + 20
+        while not _gone(orphan):
+            assert time.monotonic() < deadline, "the orphan %d kept running" % orphan
+            time.sleep(0.1)
+    finally:
+        parent.kill()
+        parent.wait(10)
+        parent.stdout.close()
+        if orphan is not None and not _gone(orphan):
+            os.kill(orphan, signal.SIGKILL)
+
+
+def test_an_abbreviated_option_is_refused_not_taken_for_reload():
+    result = subprocess.run(SERVE + ["app:application", "--rel"], capture_output=True,
+                            text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert result.returncode == 2
+    assert "unrecognized arguments: --rel" in result.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux's")
+def test_on_linux_the_parent_death_signal_is_asked_of_the_kernel():
+    assert parent_death_signal(0) is True  # 0 clears it: nothing changes for this process

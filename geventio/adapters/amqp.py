@@ -3,7 +3,9 @@
 Node's generic cluster messages (:mod:`geventio.protocol.cluster_wire`, msgpack bodies) go
 through one direct exchange (``exchange``, not durable): messages for every server with the
 routing key ``<exchange>#<nsp>#``, responses to one server with ``<exchange>#<nsp>#<uid>#``.
-Each process reads one exclusive, auto-delete queue bound to both keys of each namespace.
+Each process reads one exclusive, auto-delete queue bound to both keys of each namespace it
+listens to; a namespace created from a pattern is bound (and announced) by the consumer
+greenlet when it gets its first local connection, and unbound after its last.
 A URL given to ``get_router`` / ``--message-queue`` may set the exchange and the heartbeat
 timing: ``?exchange=name&heartbeat_interval=5&heartbeat_timeout=10``.
 AMQP has no subscriber count, so the servers are counted by heartbeats
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -36,8 +39,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-#: how long the consumer waits for a frame before looking again (s)
-DRAIN_TIMEOUT = 1.0
+#: how long the consumer waits for a frame before looking again (s): also the longest wait
+#: before it binds a namespace created from a pattern
+DRAIN_TIMEOUT = 0.25
+#: how long a request about a dynamic namespace that had no connection here waits, once the
+#: namespace is bound and announced, for the servers listening to it to answer (s)
+DISCOVERY_WINDOW = 1.0
 _STOP = object()
 _Item = Union[Tuple[str, bytes], object]
 
@@ -47,7 +54,8 @@ class AmqpAdapter(ClusterAdapterWithHeartbeat):
     to ``kombu.Connection``."""
 
     __slots__ = ("url", "exchange", "connection_name", "_kombu", "_options", "_queue",
-                 "_publisher", "_consumer", "_ready", "_connections", "_dropped")
+                 "_publisher", "_consumer", "_ready", "_connections", "_dropped",
+                 "_rebind", "_bound")
 
     def __init__(self, url: str = "amqp://guest:guest@127.0.0.1:5672//",
                  exchange: str = "socket.io", requests_timeout: float = 5.0,
@@ -74,6 +82,10 @@ class AmqpAdapter(ClusterAdapterWithHeartbeat):
         #: how many times the consumer has connected (and declared its queue)
         self._connections = 0
         self._dropped = 0
+        #: namespaces whose bindings the consumer must add (True) or remove (False)
+        self._rebind: Dict[str, bool] = {}
+        #: dynamic namespace -> set once its bindings are in place
+        self._bound: Dict[str, Event] = {}
 
     @classmethod
     def from_url(cls, url: str) -> "AmqpAdapter":
@@ -105,16 +117,6 @@ class AmqpAdapter(ClusterAdapterWithHeartbeat):
                 "the event loop): call gevent.monkey.patch_all() first (geventio-serve does)")
         super().start(context)
         self._publisher = gevent.spawn(self._publish_loop)
-        self._consumer = gevent.spawn(self._consume_loop)
-
-    def add_namespace(self, namespace: str) -> None:
-        """Bind the namespace's routing keys: a consumer that already declared its queue
-        starts over (the queue is re-declared with every namespace's bindings)."""
-        consumer = self._consumer
-        if consumer is None or consumer.dead or self._closed or not self._connections:
-            return  # the first declaration, still to come, binds every namespace
-        consumer.kill(block=True, timeout=2.0)
-        self._ready.clear()
         self._consumer = gevent.spawn(self._consume_loop)
 
     @property
@@ -233,6 +235,9 @@ class AmqpAdapter(ClusterAdapterWithHeartbeat):
                     log.info("AMQP consumer reconnected to %s: queue and bindings declared",
                              self._where)
                 delay = BACKOFF_FIRST
+                self._rebind.clear()  # the queue was declared with every namespace's keys
+                for event in self._bound.values():
+                    event.set()
                 self._ready.set()
                 self.begin_heartbeats()
                 while not self._closed:
@@ -240,6 +245,8 @@ class AmqpAdapter(ClusterAdapterWithHeartbeat):
                         connection.drain_events(timeout=DRAIN_TIMEOUT)
                     except socket.timeout:
                         pass
+                    if self._rebind:
+                        self._apply_bindings(consumer.channel)
             except gevent.GreenletExit:
                 raise
             except Exception as exc:
@@ -252,12 +259,57 @@ class AmqpAdapter(ClusterAdapterWithHeartbeat):
             finally:
                 _release(connection)
 
+    # -- namespaces created from a pattern ----------------------------------------------
+
+    def do_listen(self, namespace: str) -> None:
+        self._bound[namespace] = Event()
+        self._rebind[namespace] = True
+
+    def do_unlisten(self, namespace: str) -> None:
+        super().do_unlisten(namespace)  # ADAPTER_CLOSE there
+        self._bound.pop(namespace, None)
+        self._rebind[namespace] = False
+
+    def do_wait_listening(self, namespace: str, timeout: float) -> bool:
+        """Wait for the bindings, then (the servers being counted by their answers to our
+        INITIAL_HEARTBEAT) for the others to answer, at most DISCOVERY_WINDOW."""
+        bound = self._bound.get(namespace)
+        if bound is None or bound.is_set():
+            return True
+        started = time.monotonic()
+        if not bound.wait(timeout):
+            return False
+        gevent.sleep(max(0.0, min(DISCOVERY_WINDOW, timeout - (time.monotonic() - started))))
+        return True
+
+    def _apply_bindings(self, channel: Any) -> None:
+        """In the consumer greenlet (the exclusive queue is its connection's): bind or
+        unbind the namespaces that changed, announcing each one bound."""
+        name = self._queue_name
+        while self._rebind:
+            namespace, bind = self._rebind.popitem()
+            for key in (self._key(namespace), self._key(namespace, self.uid)):
+                if bind:
+                    channel.queue_bind(queue=name, exchange=self.exchange, routing_key=key)
+                else:
+                    channel.queue_unbind(queue=name, exchange=self.exchange, routing_key=key)
+            event = self._bound.get(namespace)
+            if bind and event is not None:
+                event.set()
+                self.announce(namespace)
+            log.debug("AMQP queue %s %s namespace %s", name, "bound to" if bind
+                      else "unbound from", namespace)
+
+    @property
+    def _queue_name(self) -> str:
+        return "%s#%s" % (self.exchange, self.uid)
+
     def _queue_(self) -> Any:
         exchange = self._exchange()
         keys: List[str] = []
         for namespace in self.namespaces:
             keys += [self._key(namespace), self._key(namespace, self.uid)]
-        return self._kombu.Queue("%s#%s" % (self.exchange, self.uid), exclusive=True,
+        return self._kombu.Queue(self._queue_name, exclusive=True,
                                  auto_delete=True, durable=False,
                                  bindings=[self._kombu.binding(exchange, routing_key=k)
                                            for k in keys])

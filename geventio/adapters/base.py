@@ -179,6 +179,15 @@ class Adapter(ABC):
         """A room of ``namespace`` lost its last member."""
         return None
 
+    def on_namespace_created(self, namespace: str) -> None:
+        """``namespace`` got its first connection in this process (a cluster adapter
+        starts listening for a namespace created from a pattern)."""
+        return None
+
+    def on_namespace_deleted(self, namespace: str) -> None:
+        """``namespace`` lost its last connection in this process."""
+        return None
+
     # -- cluster-wide operations: this process's part (a cluster adapter adds the rest) ---
 
     def broadcast_with_ack(self, namespace: str, packet: Packet, opts: BroadcastOptions,

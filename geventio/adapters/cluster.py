@@ -8,6 +8,11 @@ reads to :meth:`ClusterAdapter.on_message`. The Redis streams adapter is one;
 :class:`ClusterAdapterWithHeartbeat` counts the servers by heartbeats for a transport that
 cannot (the AMQP adapter).
 
+A namespace created from a pattern is listened to while it has a local connection or a
+request of ours waits for answers about it (:class:`~geventio.adapters.namespaces.
+NamespaceBook`); the subclass's ``do_listen`` / ``do_unlisten`` / ``do_wait_listening``
+start and stop receiving its messages. Messages of a namespace not listened to are ignored.
+
 With connection state recovery on, a broadcast's offset (what ``do_publish`` returned, or
 the one a received message came with) is appended to the event for the connections that
 recover, as node's ``addOffsetIfNecessary`` does.
@@ -17,7 +22,9 @@ from __future__ import annotations
 import logging
 import time
 from abc import abstractmethod
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
+from contextlib import contextmanager
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence,
+                    Set, Tuple)
 
 import gevent
 
@@ -26,6 +33,7 @@ from ..protocol.cluster_wire import MessageType
 from ..protocol.socketio import EVENT, Packet
 from .base import BroadcastOptions
 from .memory import InMemoryAdapter
+from .namespaces import NamespaceBook
 from .remote import RemoteConnection, describe
 from .requests import Pending, RequestBook
 
@@ -41,7 +49,8 @@ EMITTER_UID = "emitter"
 class ClusterAdapter(InMemoryAdapter):
     """The local index plus node's cluster messages; the transport is the subclass's."""
 
-    __slots__ = ("uid", "requests_timeout", "_context", "_window", "_requests", "_closed")
+    __slots__ = ("uid", "requests_timeout", "_context", "_window", "_requests", "_closed",
+                 "_listened")
 
     def __init__(self, requests_timeout: float = 5.0) -> None:
         super().__init__()
@@ -54,6 +63,8 @@ class ClusterAdapter(InMemoryAdapter):
         #: our requests to the other servers and our acked broadcasts
         self._requests = RequestBook()
         self._closed = False
+        #: the namespaces listened to (the router's, and dynamic ones while used)
+        self._listened = NamespaceBook()
 
     # -- the transport (the subclass's) ---------------------------------------------------
 
@@ -65,17 +76,73 @@ class ClusterAdapter(InMemoryAdapter):
     def do_publish_response(self, requester_uid: str, response: Dict[str, Any]) -> None:
         """Send a response to the server ``requester_uid`` only."""
 
+    def do_listen(self, namespace: str) -> None:
+        """Start receiving ``namespace``'s messages (one created from a pattern)."""
+        return None
+
+    def do_unlisten(self, namespace: str) -> None:
+        """Stop receiving ``namespace``'s messages."""
+        return None
+
+    def do_wait_listening(self, namespace: str, timeout: float) -> bool:
+        """Block until ``namespace``'s messages (and responses) are received (True), or
+        ``timeout`` passed."""
+        return True
+
     # -- lifecycle -----------------------------------------------------------------------
 
     def start(self, context: Optional["Context"] = None) -> None:
         self._context = context
-        if context is not None and self.recovers:
-            self._window = context.settings.connection_state_recovery
+        if context is not None:
+            self._listened.serve(context.namespaces)
+            if self.recovers:
+                self._window = context.settings.connection_state_recovery
 
     @property
     def namespaces(self) -> List[str]:
-        """The namespaces this adapter serves."""
-        return list(self._context.namespaces) if self._context is not None else ["/"]
+        """The namespaces this adapter listens to now: the router's names, then those
+        created from a pattern that have a connection here (or a request of ours)."""
+        return self._listened.names()
+
+    # -- namespaces created from a pattern (node's child namespaces) ---------------------
+
+    def add_namespace(self, namespace: str) -> None:
+        if self._listened.add(namespace):
+            self.do_listen(namespace)
+
+    def on_namespace_created(self, namespace: str) -> None:
+        if self._listened.opened(namespace):
+            self.do_listen(namespace)
+
+    def on_namespace_deleted(self, namespace: str) -> None:
+        if self._listened.closed(namespace):
+            self.do_unlisten(namespace)
+
+    def _hold(self, namespace: str, timeout: Optional[float]) -> Optional[float]:
+        """Listen to ``namespace`` for a request of ours (a dynamic namespace without a
+        local connection: node's ``io.of(name)``), waiting until it is received. Returns
+        what is left of ``timeout`` for the request."""
+        if self._listened.hold(namespace):
+            self.do_listen(namespace)
+        if not self._listened.is_dynamic(namespace) or namespace not in self._listened:
+            return timeout
+        budget = self.requests_timeout if timeout is None else timeout
+        started = time.monotonic()
+        self.do_wait_listening(namespace, budget)
+        return max(0.0, budget - (time.monotonic() - started))
+
+    def _release(self, namespace: str) -> None:
+        if self._listened.release(namespace, self.count(namespace) > 0):
+            self.do_unlisten(namespace)
+
+    @contextmanager
+    def _holding(self, namespace: str, timeout: Optional[float]) -> Iterator[Optional[float]]:
+        """Hold ``namespace`` for a request; gives what is left of its ``timeout``."""
+        left = self._hold(namespace, timeout)
+        try:
+            yield left
+        finally:
+            self._release(namespace)
 
     def close(self) -> None:
         self._closed = True
@@ -147,6 +214,8 @@ class ClusterAdapter(InMemoryAdapter):
                            timeout: float, client_count: Callable[[int], None],
                            ack: Callable[[Any], None]) -> None:
         if not opts.local:
+            self._hold(namespace, timeout)  # the answers come for its namespace
+            gevent.spawn_later(timeout, self._release, namespace)
             request_id = cw.new_id()
             self._requests.expect_acks(request_id, (client_count, ack), timeout)
             self._publish(namespace, MessageType.BROADCAST, {
@@ -176,8 +245,9 @@ class ClusterAdapter(InMemoryAdapter):
         found: List[Any] = list(self.select(namespace, opts))
         if opts.local:
             return found
-        pending = self._request(namespace, MessageType.FETCH_SOCKETS, {
-            "opts": cw.opts(opts.rooms, opts.all_except_rooms())}, timeout)
+        with self._holding(namespace, timeout) as left:
+            pending = self._request(namespace, MessageType.FETCH_SOCKETS, {
+                "opts": cw.opts(opts.rooms, opts.all_except_rooms())}, left)
         for entry in pending.items if pending is not None else ():
             try:
                 found.append(RemoteConnection.from_wire(self, namespace, entry))
@@ -223,8 +293,9 @@ class ClusterAdapter(InMemoryAdapter):
             return
 
         def gather() -> None:
-            pending = self._request(namespace, MessageType.SERVER_SIDE_EMIT,
-                                    {"packet": list(data)}, timeout)
+            with self._holding(namespace, timeout) as left:
+                pending = self._request(namespace, MessageType.SERVER_SIDE_EMIT,
+                                        {"packet": list(data)}, left)
             callback(list(pending.items) if pending is not None else [])
         gevent.spawn(gather)
 
@@ -232,7 +303,7 @@ class ClusterAdapter(InMemoryAdapter):
 
     def on_message(self, message: Dict[str, Any], offset: str = "") -> None:
         """A message read by the transport (``offset``: its stream id, if stored)."""
-        if message.get("uid") == self.uid or message.get("nsp") not in self.namespaces:
+        if message.get("uid") == self.uid or message.get("nsp") not in self._listened:
             return
         kind = message.get("type")
         data = message.get("data")
@@ -308,12 +379,10 @@ class ClusterAdapter(InMemoryAdapter):
             return
         request_id = data.get("requestId")
         kind = response.get("type")
-        acks = self._requests.acks(request_id)
-        if acks is not None:
-            if kind == MessageType.BROADCAST_CLIENT_COUNT:
-                acks[0](int(data.get("clientCount") or 0))
-            elif kind == MessageType.BROADCAST_ACK:
-                acks[1](data.get("packet"))
+        if self._requests.broadcast_answer(
+                request_id, kind == MessageType.BROADCAST_CLIENT_COUNT,
+                kind == MessageType.BROADCAST_ACK, data.get("clientCount"),
+                data.get("packet")):
             return
         pending = self._requests.pending(request_id)
         if pending is None:
@@ -327,11 +396,14 @@ class ClusterAdapter(InMemoryAdapter):
 
 class ClusterAdapterWithHeartbeat(ClusterAdapter):
     """A ClusterAdapter over a transport with no subscriber count: the servers are counted
-    by heartbeats, as node's ``ClusterAdapterWithHeartbeat`` does. The subclass calls
-    :meth:`begin_heartbeats` once its subscription is in place (and again after each
-    reconnect): INITIAL_HEARTBEAT, which the others answer with a HEARTBEAT; then a HEARTBEAT
-    every ``heartbeat_interval``. A server heard from within ``heartbeat_timeout`` (any
-    message counts) is a member; :meth:`close` sends ADAPTER_CLOSE."""
+    by heartbeats, per namespace, as node's ``ClusterAdapterWithHeartbeat`` (one per
+    namespace) does. The subclass calls :meth:`begin_heartbeats` once its subscription is
+    in place (and again after each reconnect), and :meth:`announce` once a namespace created
+    from a pattern is received: INITIAL_HEARTBEAT, which the others that listen to that
+    namespace answer with a HEARTBEAT; then a HEARTBEAT every ``heartbeat_interval``. A
+    server heard from in a namespace within ``heartbeat_timeout`` (any message counts) is a
+    member there; :meth:`close` (and a namespace no longer listened to) sends
+    ADAPTER_CLOSE."""
 
     __slots__ = ("heartbeat_interval", "heartbeat_timeout", "_nodes", "_beater")
 
@@ -340,16 +412,24 @@ class ClusterAdapterWithHeartbeat(ClusterAdapter):
         super().__init__(requests_timeout)
         self.heartbeat_interval = float(heartbeat_interval)
         self.heartbeat_timeout = float(heartbeat_timeout)
-        #: uid -> when (monotonic) we last heard from that server
-        self._nodes: Dict[str, float] = {}
+        #: namespace -> uid -> when (monotonic) we last heard from that server there
+        self._nodes: Dict[str, Dict[str, float]] = {}
         self._beater: Optional[gevent.Greenlet] = None
 
     def begin_heartbeats(self) -> None:
-        """Announce this server (INITIAL_HEARTBEAT) and keep beating."""
+        """Announce this server (INITIAL_HEARTBEAT in every namespace) and keep beating."""
         for namespace in self.namespaces:
-            self._publish(namespace, MessageType.INITIAL_HEARTBEAT)
+            self.announce(namespace)
         if self._beater is None and not self._closed:
             self._beater = gevent.spawn(self._beat)
+
+    def announce(self, namespace: str) -> None:
+        """INITIAL_HEARTBEAT in ``namespace``: the servers listening to it answer."""
+        self._publish(namespace, MessageType.INITIAL_HEARTBEAT)
+
+    def do_unlisten(self, namespace: str) -> None:
+        self._nodes.pop(namespace, None)
+        self._publish(namespace, MessageType.ADAPTER_CLOSE)
 
     def _beat(self) -> None:
         while not self._closed:
@@ -362,15 +442,16 @@ class ClusterAdapterWithHeartbeat(ClusterAdapter):
 
     def _expire(self) -> None:
         deadline = time.monotonic() - self.heartbeat_timeout
-        for uid, seen in list(self._nodes.items()):
-            if seen < deadline:
-                del self._nodes[uid]
-                log.info("server %s missed its heartbeats for %.1f s: no longer counted",
-                         uid, self.heartbeat_timeout)
+        for namespace, nodes in list(self._nodes.items()):
+            for uid, seen in list(nodes.items()):
+                if seen < deadline:
+                    del nodes[uid]
+                    log.info("server %s missed its heartbeats in %s for %.1f s: no longer "
+                             "counted", uid, namespace, self.heartbeat_timeout)
 
     def server_count(self, namespace: str = "/") -> int:
         self._expire()
-        return 1 + len(self._nodes)
+        return 1 + len(self._nodes.get(namespace, ()))
 
     def close(self) -> None:
         if self._closed:
@@ -383,20 +464,22 @@ class ClusterAdapterWithHeartbeat(ClusterAdapter):
 
     def on_message(self, message: Dict[str, Any], offset: str = "") -> None:
         uid = message.get("uid")
-        if not isinstance(uid, str) or uid == self.uid:
+        namespace = message.get("nsp")
+        if not isinstance(uid, str) or uid == self.uid or not isinstance(namespace, str) \
+                or namespace not in self._listened:
             return
         kind = message.get("type")
+        nodes = self._nodes.setdefault(namespace, {})
         if kind == MessageType.ADAPTER_CLOSE:
-            if self._nodes.pop(uid, None) is not None:
-                log.info("server %s left the cluster", uid)
+            if nodes.pop(uid, None) is not None:
+                log.info("server %s left %s", uid, namespace)
             return
         if uid != EMITTER_UID:
-            if uid not in self._nodes:
-                log.info("server %s joined the cluster", uid)
-            self._nodes[uid] = time.monotonic()
+            if uid not in nodes:
+                log.info("server %s joined %s", uid, namespace)
+            nodes[uid] = time.monotonic()
         if kind == MessageType.INITIAL_HEARTBEAT:
-            if message.get("nsp") in self.namespaces:
-                self._publish(str(message["nsp"]), MessageType.HEARTBEAT)
+            self._publish(namespace, MessageType.HEARTBEAT)
             return
         if kind == MessageType.HEARTBEAT:
             return

@@ -37,7 +37,11 @@ class InMemoryAdapter(Adapter):
     # -- membership ----------------------------------------------------------------------
 
     def add(self, conn: "SocketConnection") -> None:
-        self._namespaces.setdefault(conn.namespace, set()).add(conn)
+        members = self._namespaces.get(conn.namespace)
+        if members is None:
+            members = self._namespaces[conn.namespace] = set()
+            self.on_namespace_created(conn.namespace)
+        members.add(conn)
         self.join(conn, conn.session_id)
 
     def remove(self, conn: "SocketConnection") -> None:
@@ -50,6 +54,7 @@ class InMemoryAdapter(Adapter):
             members.discard(conn)
             if not members:
                 del self._namespaces[conn.namespace]
+                self.on_namespace_deleted(conn.namespace)
 
     def join(self, conn: "SocketConnection", room: str) -> None:
         key = (conn.namespace, room)

@@ -20,7 +20,9 @@ module, so :meth:`RedisAdapter.start` refuses to run without it.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Set
+import time
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Set
 
 import gevent
 
@@ -30,6 +32,7 @@ from ..protocol.socketio import EVENT, Packet
 from .base import BroadcastOptions
 from .requests import Pending, RequestBook
 from .memory import InMemoryAdapter
+from .namespaces import NamespaceBook
 from .redis_link import RedisLink
 from .remote import RemoteConnection, describe
 
@@ -45,7 +48,7 @@ class RedisAdapter(InMemoryAdapter):
 
     __slots__ = ("url", "key", "requests_timeout", "uid", "_options", "_redis", "_client",
                  "_channels", "_by_pattern", "_by_channel", "_requests",
-                 "_link", "_context", "_closed")
+                 "_link", "_context", "_closed", "_listened")
 
     def __init__(self, url: str = "redis://127.0.0.1:6379/0", key: str = "socket.io",
                  requests_timeout: float = 5.0, **redis_options: Any) -> None:
@@ -77,6 +80,8 @@ class RedisAdapter(InMemoryAdapter):
         self._link: Optional[RedisLink] = None
         self._context: Optional["Context"] = None
         self._closed = False
+        #: the namespaces subscribed to (the router's, and dynamic ones while used)
+        self._listened = NamespaceBook()
 
     def __repr__(self) -> str:
         return "<RedisAdapter %s key=%r uid=%s>" % (self.url.rpartition("@")[2], self.key,
@@ -86,30 +91,93 @@ class RedisAdapter(InMemoryAdapter):
 
     def start(self, context: Optional["Context"] = None) -> None:
         self._context = context
-        namespaces = list(context.namespaces) if context is not None else ["/"]
-        for namespace in namespaces:
+        if context is not None:
+            self._listened.serve(context.namespaces)
+        for namespace in self._listened.names():
             self._add_namespace(namespace)
         self._link = RedisLink(self._redis, self.url, self._options, list(self._by_pattern),
                                list(self._by_channel), self._on_redis_message)
         self._link.start()
 
-    def _add_namespace(self, namespace: str) -> None:
+    def _add_namespace(self, namespace: str) -> wire.Channels:
         channels = wire.Channels(self.key, namespace)
         self._channels[namespace] = channels
         self._by_pattern[channels.pattern] = channels
-        self._by_channel[channels.request] = channels
-        self._by_channel[channels.response] = channels
-        self._by_channel[channels.specific_response(self.uid)] = channels
+        for channel in self._subscribed_channels(channels):
+            self._by_channel[channel] = channels
+        return channels
+
+    def _subscribed_channels(self, channels: wire.Channels) -> List[str]:
+        return [channels.request, channels.response, channels.specific_response(self.uid)]
+
+    @property
+    def namespaces(self) -> List[str]:
+        """The namespaces subscribed to now: the router's names, then those created from a
+        pattern that have a connection here (or a request of ours waiting for answers)."""
+        return self._listened.names()
+
+    # -- namespaces created from a pattern (node's child namespaces) ---------------------
+
+    def on_namespace_created(self, namespace: str) -> None:
+        if self._listened.opened(namespace):
+            self._listen(namespace)
+
+    def on_namespace_deleted(self, namespace: str) -> None:
+        if self._listened.closed(namespace):
+            self._unlisten(namespace)
+
+    def _listen(self, namespace: str) -> None:
+        channels = self._add_namespace(namespace)
+        if self._link is not None:
+            self._link.subscribe((channels.pattern,), self._subscribed_channels(channels))
+        log.debug("subscribed to namespace %s", namespace)
+
+    def _unlisten(self, namespace: str) -> None:
+        channels = self._channels.pop(namespace, None)
+        if channels is None:
+            return
+        self._by_pattern.pop(channels.pattern, None)
+        names = self._subscribed_channels(channels)
+        for channel in names:
+            self._by_channel.pop(channel, None)
+        if self._link is not None:
+            self._link.unsubscribe((channels.pattern,), names)
+        log.debug("unsubscribed from namespace %s", namespace)
+
+    def _hold(self, namespace: str, timeout: Optional[float]) -> Optional[float]:
+        """Listen to ``namespace`` for a request of ours (a dynamic namespace without a
+        local connection: node's ``io.of(name)``), waiting for the subscription. Returns
+        what is left of ``timeout`` for the request."""
+        if self._listened.hold(namespace):
+            self._listen(namespace)
+        channels = self._channels.get(namespace)
+        if channels is None or self._link is None or not self._listened.is_dynamic(namespace):
+            return timeout
+        budget = self.requests_timeout if timeout is None else timeout
+        started = time.monotonic()
+        self._link.wait_confirmed(self._subscribed_channels(channels), budget)
+        return max(0.0, budget - (time.monotonic() - started))
+
+    def _release(self, namespace: str) -> None:
+        if self._listened.release(namespace, self.count(namespace) > 0):
+            self._unlisten(namespace)
+
+    @contextmanager
+    def _holding(self, namespace: str, timeout: Optional[float]) -> Iterator[Optional[float]]:
+        """Hold ``namespace`` for a request; gives what is left of its ``timeout``."""
+        left = self._hold(namespace, timeout)
+        try:
+            yield left
+        finally:
+            self._release(namespace)
+
+    def _channels_of(self, namespace: str) -> wire.Channels:
+        """The channels of ``namespace``, subscribed to or not (publishing needs none)."""
+        return self._channels.get(namespace) or wire.Channels(self.key, namespace)
 
     def add_namespace(self, namespace: str) -> None:
-        if namespace in self._channels:
-            return
-        self._add_namespace(namespace)
-        channels = self._channels[namespace]
-        if self._link is not None:
-            self._link.subscribe_more([channels.pattern],
-                                      [channels.request, channels.response,
-                                       channels.specific_response(self.uid)])
+        if self._listened.add(namespace):
+            self._listen(namespace)
 
     @property
     def running(self) -> bool:
@@ -153,15 +221,13 @@ class RedisAdapter(InMemoryAdapter):
     def broadcast(self, namespace: str, packets: Sequence[Packet],
                   opts: BroadcastOptions) -> int:
         if not opts.local:
-            channels = self._channels.get(namespace)
-            if channels is not None:
-                rooms = list(opts.rooms or ())
-                except_rooms = opts.all_except_rooms()
-                flags = {"volatile": True} if opts.volatile else {}
-                channel = channels.for_rooms(rooms)
-                for packet in packets:
-                    self._publish(channel, wire.encode_broadcast(
-                        self.uid, namespace, packet.data, rooms, except_rooms, flags))
+            rooms = list(opts.rooms or ())
+            except_rooms = opts.all_except_rooms()
+            flags = {"volatile": True} if opts.volatile else {}
+            channel = self._channels_of(namespace).for_rooms(rooms)
+            for packet in packets:
+                self._publish(channel, wire.encode_broadcast(
+                    self.uid, namespace, packet.data, rooms, except_rooms, flags))
         return super().broadcast(namespace, packets, opts)
 
     def _on_broadcast(self, channels: wire.Channels, channel: str, body: bytes) -> None:
@@ -203,8 +269,10 @@ class RedisAdapter(InMemoryAdapter):
     def broadcast_with_ack(self, namespace: str, packet: Packet, opts: BroadcastOptions,
                            timeout: float, client_count: Callable[[int], None],
                            ack: Callable[[Any], None]) -> None:
-        channels = self._channels.get(namespace)
-        if not opts.local and channels is not None:
+        if not opts.local:
+            self._hold(namespace, timeout)  # answers come to its response channel
+            gevent.spawn_later(timeout, self._release, namespace)
+            channels = self._channels_of(namespace)
             request_id = wire.new_uid()
             self._requests.expect_acks(request_id, (client_count, ack), timeout)
             flags: Dict[str, Any] = {"timeout": int(timeout * 1000)}
@@ -218,15 +286,17 @@ class RedisAdapter(InMemoryAdapter):
     # -- requests to the others ----------------------------------------------------------
 
     def server_count(self, namespace: str = "/") -> int:
-        channels = self._channels.get(namespace)
-        if channels is None or self._link is None:
+        """The servers subscribed to ``namespace``'s requests, and this one (which is not
+        while a dynamic namespace has no connection here)."""
+        if self._link is None:
             return 1
         try:
-            counts = self._link.client.pubsub_numsub(channels.request)
+            counts = self._link.client.pubsub_numsub(self._channels_of(namespace).request)
         except Exception as exc:
             log.warning("Redis unreachable (%s): counting this server only", exc)
             return 1
-        return max(1, int(counts[0][1])) if counts else 1
+        others = 0 if namespace in self._listened else 1
+        return max(1, int(counts[0][1]) + others) if counts else 1
 
     def _request(self, namespace: str, kind: RequestType, expected: int,
                  fields: Dict[str, Any], timeout: Optional[float]) -> Optional[Pending]:
@@ -248,10 +318,12 @@ class RedisAdapter(InMemoryAdapter):
         found: List[Any] = list(self.select(namespace, opts))
         if opts.local:
             return found
-        pending = self._request(namespace, RequestType.REMOTE_FETCH,
-                                self.server_count(namespace) - 1,
-                                {"opts": wire.request_opts(opts.rooms or (),
-                                                           opts.all_except_rooms())}, timeout)
+        with self._holding(namespace, timeout) as left:
+            pending = self._request(namespace, RequestType.REMOTE_FETCH,
+                                    self.server_count(namespace) - 1,
+                                    {"opts": wire.request_opts(opts.rooms or (),
+                                                               opts.all_except_rooms())},
+                                    left)
         if pending is not None:
             for entry in pending.items:
                 try:
@@ -262,17 +334,16 @@ class RedisAdapter(InMemoryAdapter):
 
     def all_rooms(self, namespace: str, timeout: Optional[float] = None) -> Set[str]:
         rooms = self.rooms(namespace)
-        pending = self._request(namespace, RequestType.ALL_ROOMS,
-                                self.server_count(namespace) - 1, {}, timeout)
+        with self._holding(namespace, timeout) as left:
+            pending = self._request(namespace, RequestType.ALL_ROOMS,
+                                    self.server_count(namespace) - 1, {}, left)
         if pending is not None:
             rooms.update(r for r in pending.items if isinstance(r, str))
         return rooms
 
     def _fire(self, namespace: str, message: Dict[str, Any]) -> None:
-        channels = self._channels.get(namespace)
-        if channels is not None:
-            message = {"uid": self.uid, **message}
-            self._publish(channels.request, wire.encode_request(message))
+        message = {"uid": self.uid, **message}
+        self._publish(self._channels_of(namespace).request, wire.encode_request(message))
 
     def add_rooms(self, namespace: str, opts: BroadcastOptions, rooms: Any) -> None:
         rooms = list(rooms)
@@ -305,14 +376,12 @@ class RedisAdapter(InMemoryAdapter):
         if callback is None:
             self._fire(namespace, {"type": int(RequestType.SERVER_SIDE_EMIT), "data": data})
             return
-        expected = self.server_count(namespace) - 1
-        if expected <= 0:
-            callback([])
-            return
 
         def gather() -> None:
-            pending = self._request(namespace, RequestType.SERVER_SIDE_EMIT, expected,
-                                    {"data": data}, timeout)
+            with self._holding(namespace, timeout) as left:
+                pending = self._request(namespace, RequestType.SERVER_SIDE_EMIT,
+                                        self.server_count(namespace) - 1, {"data": data},
+                                        left)
             callback(list(pending.items) if pending is not None else [])
         gevent.spawn(gather)
 
@@ -432,13 +501,11 @@ class RedisAdapter(InMemoryAdapter):
     def _on_response(self, body: bytes) -> None:
         response = wire.decode_request(body)
         request_id = response.get("requestId")
-        acks = self._requests.acks(request_id)
-        if acks is not None:
-            kind = response.get("type")
-            if kind == RequestType.BROADCAST_CLIENT_COUNT:
-                acks[0](int(response.get("clientCount") or 0))
-            elif kind == RequestType.BROADCAST_ACK:
-                acks[1](response.get("packet"))
+        kind = response.get("type")
+        if self._requests.broadcast_answer(
+                request_id, kind == RequestType.BROADCAST_CLIENT_COUNT,
+                kind == RequestType.BROADCAST_ACK, response.get("clientCount"),
+                response.get("packet")):
             return
         pending = self._requests.pending(request_id)
         if pending is None:

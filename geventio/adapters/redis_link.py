@@ -1,10 +1,14 @@
 """RedisLink: one process's pub/sub connection to Redis, for the RedisAdapter.
 
-Two greenlets and nothing else: a publisher draining a bounded queue in order (pipelined),
-so publishes reach Redis in the order they were made and a caller never waits for Redis; and
-a subscriber on one connection that resubscribes with backoff when Redis goes away and hands
-every message to a callback. Pub/sub is at-most-once: what is published while Redis is
-unreachable is counted, logged (one line per ``LOST_LOG_INTERVAL``) and lost.
+Two greenlets do the work: a publisher draining a bounded queue in order (pipelined), so
+publishes reach Redis in the order they were made and a caller never waits for Redis; and a
+subscriber on one connection that resubscribes with backoff when Redis goes away and hands
+every message to a callback. Channels and patterns may be added and removed while it runs
+(:meth:`RedisLink.subscribe`, :meth:`RedisLink.unsubscribe`, which never block: a third
+greenlet sends them on the subscriber's connection, in order); Redis's confirmations are
+tracked so that a caller can wait for a subscription to be in place. Pub/sub is
+at-most-once: what is published while Redis is unreachable is counted, logged (one line
+per ``LOST_LOG_INTERVAL``) and lost.
 
 redis-py is a blocking library: it cooperates with gevent only on a monkey-patched ``socket``
 module, so :meth:`RedisLink.start` refuses to run without it.
@@ -13,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import gevent
 from gevent.event import Event
@@ -43,7 +47,8 @@ class RedisLink:
 
     __slots__ = ("url", "_redis", "_options", "_patterns", "_channels", "_on_message",
                  "client", "_queue", "_dropped", "_lost", "_lost_logged", "_publisher",
-                 "_subscriber", "_subscribed", "_closed")
+                 "_subscriber", "_subscribed", "_closed", "_pubsub", "_confirmed",
+                 "_confirm", "_commands", "_commander")
 
     def __init__(self, redis_module: Any, url: str, options: Dict[str, Any],
                  patterns: Sequence[str], channels: Sequence[str],
@@ -51,8 +56,9 @@ class RedisLink:
         self.url = url
         self._redis = redis_module
         self._options = options
-        self._patterns = list(patterns)
-        self._channels = list(channels)
+        # dicts as ordered sets
+        self._patterns: Dict[str, None] = dict.fromkeys(patterns)
+        self._channels: Dict[str, None] = dict.fromkeys(channels)
         self._on_message = on_message
         #: the redis-py client (requests such as PUBSUB NUMSUB use it); None until started
         self.client: Any = None
@@ -64,6 +70,15 @@ class RedisLink:
         self._subscriber: Optional[gevent.Greenlet] = None
         self._subscribed = Event()
         self._closed = False
+        #: the live subscription (None while reconnecting)
+        self._pubsub: Any = None
+        #: the channels and patterns Redis confirmed on the live subscription
+        self._confirmed: Set[str] = set()
+        #: set (and replaced) at every confirmation
+        self._confirm = Event()
+        #: (un)subscribe commands for the commander greenlet, in order
+        self._commands: Queue = Queue()
+        self._commander: Optional[gevent.Greenlet] = None
 
     @property
     def where(self) -> str:
@@ -80,18 +95,7 @@ class RedisLink:
         self.client = self._redis.Redis.from_url(self.url, **self._options)
         self._publisher = gevent.spawn(self._publish_loop)
         self._subscriber = gevent.spawn(self._subscribe_loop)
-
-    def subscribe_more(self, patterns: Sequence[str], channels: Sequence[str]) -> None:
-        """Add patterns and channels to the subscription; a running subscriber starts over
-        with them (what is published in between is missed, as during a reconnect)."""
-        self._patterns.extend(p for p in patterns if p not in self._patterns)
-        self._channels.extend(c for c in channels if c not in self._channels)
-        subscriber = self._subscriber
-        if subscriber is None or subscriber.dead or self._closed:
-            return
-        subscriber.kill(block=True, timeout=2.0)
-        self._subscribed.clear()
-        self._subscriber = gevent.spawn(self._subscribe_loop)
+        self._commander = gevent.spawn(self._command_loop)
 
     @property
     def running(self) -> bool:
@@ -113,11 +117,70 @@ class RedisLink:
             self._publisher.kill(block=False)
         if self._subscriber is not None:
             self._subscriber.kill(block=True, timeout=2.0)
+        if self._commander is not None:
+            self._commander.kill(block=False)
         if self.client is not None:
             try:
                 self.client.close()
             except Exception:  # pragma: no cover - closing a broken pool
                 log.debug("closing the Redis client failed", exc_info=True)
+
+    # -- subscriptions while running ----------------------------------------------------
+
+    def subscribe(self, patterns: Iterable[str] = (), channels: Iterable[str] = ()) -> None:
+        """Add patterns and channels (kept across reconnects); sent soon if subscribed.
+        Never blocks (it may be called in the event loop)."""
+        patterns = [p for p in patterns if p not in self._patterns]
+        channels = [c for c in channels if c not in self._channels]
+        self._patterns.update(dict.fromkeys(patterns))
+        self._channels.update(dict.fromkeys(channels))
+        self._queue_command("psubscribe", patterns)
+        self._queue_command("subscribe", channels)
+
+    def unsubscribe(self, patterns: Iterable[str] = (), channels: Iterable[str] = ()) -> None:
+        """Remove patterns and channels; sent soon if subscribed. Never blocks."""
+        patterns = [p for p in patterns if self._patterns.pop(p, 0) is None]
+        channels = [c for c in channels if self._channels.pop(c, 0) is None]
+        self._confirmed.difference_update(patterns)
+        self._confirmed.difference_update(channels)
+        self._queue_command("punsubscribe", patterns)
+        self._queue_command("unsubscribe", channels)
+
+    def _queue_command(self, name: str, names: List[str]) -> None:
+        if names and not self._closed:
+            self._commands.put((name, names))
+
+    def _command_loop(self) -> None:
+        while True:
+            name, names = self._commands.get()
+            self._command(name, names)
+
+    def _command(self, name: str, names: List[str]) -> None:
+        pubsub = self._pubsub
+        if not names or pubsub is None:
+            return  # the subscriber's next (re)subscription sends them
+        try:
+            getattr(pubsub, name)(*names)
+        except Exception as exc:  # the subscriber notices the broken connection too
+            log.warning("Redis %s %s failed (%s)", name.upper(), names[0], exc)
+
+    def wait_confirmed(self, names: Iterable[str], timeout: Optional[float]) -> bool:
+        """Block until Redis confirmed every channel or pattern of ``names`` (True), or
+        ``timeout`` passed (False)."""
+        wanted = set(names)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not wanted <= self._confirmed:
+            left = None if deadline is None else deadline - time.monotonic()
+            if (left is not None and left <= 0) or self._closed:
+                return False
+            self._confirm.wait(left)
+        return True
+
+    def _on_confirmed(self, name: str) -> None:
+        if name in self._patterns or name in self._channels:
+            self._confirmed.add(name)
+        event, self._confirm = self._confirm, Event()
+        event.set()
 
     # -- publishing ----------------------------------------------------------------------
 
@@ -173,12 +236,20 @@ class RedisLink:
         delay = BACKOFF_FIRST
         failures = 0
         while not self._closed:
-            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+            pubsub = self.client.pubsub()
             try:
-                if self._patterns:
-                    pubsub.psubscribe(*self._patterns)
-                if self._channels:
-                    pubsub.subscribe(*self._channels)
+                self._confirmed.clear()
+                patterns, channels = list(self._patterns), list(self._channels)
+                if patterns:
+                    pubsub.psubscribe(*patterns)
+                if channels:
+                    pubsub.subscribe(*channels)
+                # what changed while those were sent, now that the connection exists
+                self._pubsub = pubsub
+                self._command("psubscribe", [p for p in self._patterns if p not in patterns])
+                self._command("subscribe", [c for c in self._channels if c not in channels])
+                self._command("punsubscribe", [p for p in patterns if p not in self._patterns])
+                self._command("unsubscribe", [c for c in channels if c not in self._channels])
                 if failures:
                     log.warning("resubscribed to Redis at %s after %d failed attempts",
                                 self.where, failures)
@@ -199,6 +270,7 @@ class RedisLink:
                 delay = min(delay * 2, BACKOFF_MAX)
             finally:
                 self._subscribed.clear()
+                self._pubsub = None
                 try:
                     pubsub.close()
                 except Exception:  # pragma: no cover - closing a broken connection
@@ -206,6 +278,9 @@ class RedisLink:
 
     def _dispatch(self, message: Dict[str, Any]) -> None:
         kind = _text(message.get("type"))
+        if kind in ("subscribe", "psubscribe"):
+            self._on_confirmed(_text(message["channel"]))
+            return
         if kind not in ("pmessage", "message"):
             return
         channel = _text(message["channel"])

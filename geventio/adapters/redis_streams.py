@@ -87,18 +87,11 @@ class RedisStreamsAdapter(ClusterAdapter):
         super().start(context)
         channels: List[str] = []
         for namespace in self.namespaces:
-            channels.append(cw.public_channel(self.channel_prefix, namespace))
-            channels.append(cw.private_channel(self.channel_prefix, namespace, self.uid))
+            channels += self._channels(namespace)
         self._link = RedisLink(self._redis, self.url, self._options, [], channels,
                                self._on_published)
         self._link.start()
         self._reader = gevent.spawn(self._read_loop)
-
-    def add_namespace(self, namespace: str) -> None:
-        if self._link is not None:
-            self._link.subscribe_more([], [
-                cw.public_channel(self.channel_prefix, namespace),
-                cw.private_channel(self.channel_prefix, namespace, self.uid)])
 
     @property
     def running(self) -> bool:
@@ -147,11 +140,30 @@ class RedisStreamsAdapter(ClusterAdapter):
         self._pubsub(cw.private_channel(self.channel_prefix, response["nsp"], requester_uid),
                      response)
 
+    def _channels(self, namespace: str) -> List[str]:
+        """The pub/sub channels of ``namespace``: the public one and our private one."""
+        return [cw.public_channel(self.channel_prefix, namespace),
+                cw.private_channel(self.channel_prefix, namespace, self.uid)]
+
+    def do_listen(self, namespace: str) -> None:
+        if self._link is not None:
+            self._link.subscribe((), self._channels(namespace))
+
+    def do_unlisten(self, namespace: str) -> None:
+        if self._link is not None:
+            self._link.unsubscribe((), self._channels(namespace))
+
+    def do_wait_listening(self, namespace: str, timeout: float) -> bool:
+        link = self._link
+        return link is not None and link.wait_confirmed(self._channels(namespace), timeout)
+
     def _pubsub(self, channel: str, message: Dict[str, Any]) -> None:
         if self._link is not None and not self._closed:
             self._link.publish(channel, cw.encode_published(message))
 
     def server_count(self, namespace: str = "/") -> int:
+        """The servers subscribed to ``namespace``'s public channel, and this one (which
+        is not while a dynamic namespace has no connection here)."""
         if self._link is None:
             return 1
         try:
@@ -160,7 +172,8 @@ class RedisStreamsAdapter(ClusterAdapter):
         except Exception as exc:
             log.warning("Redis unreachable (%s): counting this server only", exc)
             return 1
-        return max(1, int(counts[0][1])) if counts else 1
+        others = 0 if namespace in self.namespaces else 1
+        return max(1, int(counts[0][1]) + others) if counts else 1
 
     def _on_published(self, pattern: Optional[str], channel: str, body: bytes) -> None:
         try:

@@ -75,6 +75,27 @@ class RequestBook:
         """The ack callbacks of the broadcast ``request_id`` (None when unknown)."""
         return self._acks.get(request_id) if isinstance(request_id, str) else None
 
+    def broadcast_answer(self, request_id: Any, is_count: bool, is_ack: bool,
+                         client_count: Any, packet: Any) -> bool:
+        """Route one answer to an acked broadcast of ours, decoded by the adapter from its
+        wire: a server's client count (``is_count``, ``client_count``) or one client's ack
+        (``is_ack``, ``packet``). False when ``request_id`` is no such broadcast (the
+        answer may be a response to a request)."""
+        callbacks = self.acks(request_id)
+        if callbacks is None:
+            return False
+        if is_count:
+            try:
+                count = int(client_count or 0)
+            except (TypeError, ValueError):
+                log.debug("ignored a client count %r for broadcast %s", client_count,
+                          request_id)
+                return True
+            callbacks[0](count)
+        elif is_ack:
+            callbacks[1](packet)
+        return True
+
     def knows(self, request_id: Any) -> bool:
         """Whether ``request_id`` is one of ours (a request or an acked broadcast)."""
         return request_id in self._pending or request_id in self._acks

@@ -191,18 +191,23 @@ class NodeClusterServer(NodeProcess):
     """tests/js/cluster/server.js: node socket.io 4.8 + @socket.io/redis-adapter on ``url``
     under ``key`` (no adapter when ``url`` is None), listening on 127.0.0.1:``port``
     (``.port``; 0 = any). ``server_events`` maps server-side event names to the answer its
-    handlers give (on every namespace)."""
+    handlers give (on every namespace). ``parents``: regex sources of parent namespaces
+    (node's dynamic namespaces); ``cleanup_empty_child_namespaces``: node's option."""
 
     script = "server.js"
 
     def __init__(self, url: Optional[str], key: str = "socket.io", name: str = "node",
                  namespaces: Sequence[str] = ("/",), port: int = 0,
                  requests_timeout: float = 5.0,
-                 server_events: Optional[Dict[str, Any]] = None) -> None:
+                 server_events: Optional[Dict[str, Any]] = None,
+                 parents: Sequence[str] = (),
+                 cleanup_empty_child_namespaces: bool = False) -> None:
         super().__init__({"redisUrl": url, "key": key, "name": name, "port": port,
                           "namespaces": list(namespaces),
                           "requestsTimeout": int(requests_timeout * 1000),
-                          "serverEvents": to_wire(server_events or {})})
+                          "serverEvents": to_wire(server_events or {}),
+                          "parents": list(parents),
+                          "cleanupEmptyChildNamespaces": cleanup_empty_child_namespaces})
         self.name = name
         self.port: int = self.info["port"]
         self.uids: Dict[str, str] = self.info["uids"]
@@ -253,6 +258,10 @@ class NodeClusterServer(NodeProcess):
 
     def server_count(self, namespace: str = "/") -> int:
         return self.call("serverCount", nsp=namespace)
+
+    def namespaces(self) -> List[str]:
+        """The namespaces the server has now, children of parent namespaces included."""
+        return self.call("namespaces")
 
     def local_rooms(self, namespace: str = "/") -> Dict[str, List[str]]:
         """This server's own rooms: ``{room: [socket ids]}``."""

@@ -2,7 +2,12 @@
 //
 //   node tests/js/cluster/server.js '{"redisUrl": "redis://127.0.0.1:PORT/0", "key": "k",
 //        "port": 0, "namespaces": ["/", "/admin"], "name": "A", "requestsTimeout": 5000,
-//        "serverEvents": {"ping-sse": "A-pong"}}'
+//        "serverEvents": {"ping-sse": "A-pong"}, "parents": ["^/room-\\d+$"],
+//        "cleanupEmptyChildNamespaces": false}'
+//
+// `parents`: regex sources of parent namespaces (io.of(new RegExp(source))): a client may
+// connect to any matching name, which node creates as a child namespace with an adapter
+// of its own (subscribed when it is created); `cleanupEmptyChildNamespaces` is node's option.
 //
 // Prints {"ready": true, "port", "pid", "uids": {nsp: adapter uid}} once it listens on
 // 127.0.0.1 and its adapters are subscribed; then takes commands on stdin (lib.js). `nsp`
@@ -29,7 +34,7 @@ const { decode, encode, write, sleep, serve } = require('./lib');
 
 const config = Object.assign({
   redisUrl: null, key: 'socket.io', port: 0, namespaces: ['/'], name: 'node',
-  requestsTimeout: 5000, serverEvents: {},
+  requestsTimeout: 5000, serverEvents: {}, parents: [], cleanupEmptyChildNamespaces: false,
 }, JSON.parse(process.argv[2] || '{}'));
 
 const serverEventLog = [];   // [{nsp, event, args}] from other servers' serverSideEmit
@@ -108,6 +113,8 @@ const commands = {
   disconnectSockets: async (msg) => { target(msg).disconnectSockets(!!msg.close); return true; },
   allRooms: async (msg) => Array.from(await io.of(msg.nsp || '/').adapter.allRooms()).sort(),
   serverCount: async (msg) => io.of(msg.nsp || '/').adapter.serverCount(),
+  // the names of the namespaces this server has now (children of parents included)
+  namespaces: async () => Array.from(io._nsps.keys()).sort(),
   localRooms: async (msg) => {
     const out = {};
     for (const [room, ids] of io.of(msg.nsp || '/').adapter.rooms) out[room] = Array.from(ids).sort();
@@ -184,7 +191,7 @@ const redisClients = [];
 
 async function main() {
   httpServer = http.createServer();
-  const options = {};
+  const options = { cleanupEmptyChildNamespaces: !!config.cleanupEmptyChildNamespaces };
   if (config.redisUrl) {
     const pub = createClient({ url: config.redisUrl });
     const sub = pub.duplicate();
@@ -196,12 +203,14 @@ async function main() {
     options.adapter = createAdapter(pub, sub, { key: config.key, requestsTimeout: config.requestsTimeout });
     io = new Server(httpServer, options);
     for (const nsp of config.namespaces) io.of(nsp).on('connection', onConnection);
+    for (const source of config.parents) io.of(new RegExp(source)).on('connection', onConnection);
     // The adapters' (P)SUBSCRIBEs are queued on `sub`; one more SUBSCRIBE answered means
     // they were processed (one connection answers in order).
     await sub.subscribe(config.key + '-harness-ready#', () => {});
   } else {
     io = new Server(httpServer, options);
     for (const nsp of config.namespaces) io.of(nsp).on('connection', onConnection);
+    for (const source of config.parents) io.of(new RegExp(source)).on('connection', onConnection);
   }
   for (const [event, reply] of Object.entries(config.serverEvents)) {
     for (const nsp of config.namespaces) handleServerEvent(nsp, event, reply);
