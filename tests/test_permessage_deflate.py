@@ -319,6 +319,26 @@ def test_invalid_compressed_data_is_1007():
     assert info.value.close_code == CLOSE_INVALID_DATA
 
 
+def final_block(data: bytes) -> bytes:
+    """``data`` raw-deflated as one stream ending in a BFINAL block."""
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
+    return deflate.compress(data) + deflate.flush(zlib.Z_FINISH)
+
+
+def test_a_message_ending_in_a_final_block_is_inflated_whole():
+    decoder = decoder_for(agree("permessage-deflate"))
+    assert events(decoder, masked(OP_TEXT, final_block(TEXT.encode()), rsv1=True)) == [TEXT]
+    assert events(decoder, masked(OP_TEXT, client_compress(b"next"), rsv1=True)) == ["next"]
+
+
+def test_data_after_a_final_block_is_1007_not_a_truncated_message():
+    decoder = decoder_for(agree("permessage-deflate"))
+    with pytest.raises(FrameError) as info:
+        events(decoder, masked(OP_TEXT, final_block(b"hello"), fin=False, rsv1=True)
+               + masked(OP_CONTINUATION, client_compress(b" world, more text")))
+    assert info.value.close_code == CLOSE_INVALID_DATA
+
+
 def test_inflated_text_that_is_not_utf8_is_1007():
     decoder = decoder_for(agree("permessage-deflate"))
     with pytest.raises(FrameError) as info:

@@ -309,7 +309,10 @@ class PerMessageDeflate:
             inflate = self._inflate = zlib.decompressobj(-max(self.client_max_window_bits, 9))
         try:
             out = inflate.decompress(payload, limit + 1) if payload else b""
-            if fin and len(out) <= limit:
+            if inflate.eof and inflate.unused_data:
+                # data after a final (BFINAL) block: the message cannot be inflated whole
+                raise zlib.error("data after the final deflate block")
+            if fin and len(out) <= limit and not inflate.eof:
                 out += inflate.decompress(TAIL, limit + 1 - len(out))
         except zlib.error as exc:
             self._inflate = None
