@@ -2,6 +2,7 @@
 broadcast's acknowledgements from every client of every server (``Router.call``)."""
 from __future__ import annotations
 
+import time
 from typing import Any, Callable, List, Optional
 
 from gevent.event import Event
@@ -78,10 +79,13 @@ class AckCollector:
                 and len(self.responses) >= self._expected:
             self._done.set()
 
-    def wait(self, timeout: Optional[float], event: str = "") -> List[Any]:
+    def wait(self, timeout: Optional[float], event: str = "",
+             until: Optional[float] = None) -> List[Any]:
         """The acknowledgements; raises TimeoutError (with ``.responses``) after
-        ``timeout`` seconds."""
-        if not self._done.wait(timeout):
+        ``timeout`` seconds, or at ``until`` (a :func:`time.monotonic` time) when given:
+        the end of a ``timeout`` that began before the broadcast."""
+        wait = timeout if until is None else max(0.0, until - time.monotonic())
+        if not self._done.wait(wait):
             responses = list(self.responses)
             raise TimeoutError("%d of %s acknowledgements of %r within %s s (%d of %s servers "
                                "answered)" % (len(responses), self._expected or "?", event,

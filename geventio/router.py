@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, Type, TypeVar
 from urllib.parse import parse_qsl
 
@@ -297,7 +298,10 @@ class Router:
         """Emit to every matching client of every process and block until all acknowledge:
         the list of their ack values (one per client; a list where one acked several).
         Raises :class:`geventio.TimeoutError` whose ``.responses`` holds those that came.
-        0.6 clients get the event as a message and are not waited for."""
+        0.6 clients get the event as a message and are not waited for. ``timeout`` bounds
+        the whole call, a cluster adapter's wait to receive a namespace created from a
+        pattern included."""
+        deadline = time.monotonic() + timeout
         collector = AckCollector()
         packet = sio.Packet(sio.EVENT, namespace, [event, *args])
         self.adapter.broadcast_with_ack(namespace, packet, BroadcastOptions.select(to, skip),
@@ -305,7 +309,7 @@ class Router:
         # counted once the broadcast is out: a cluster adapter listens to a namespace
         # created from a pattern for the answers, and only then counts who else does
         collector.expect_servers(self.adapter.server_count(namespace))
-        return collector.wait(timeout, event)
+        return collector.wait(timeout, event, until=deadline)
 
     def fetch_connections(self, room: Target = None, namespace: str = "/",
                           timeout: Optional[float] = None, skip: Any = None) -> List[Any]:

@@ -161,6 +161,29 @@ def test_a_process_without_a_client_there_still_gets_answers_about_the_namespace
         assert eventually(lambda: router.adapter.namespaces == ["/"])
 
 
+class Silent(SioClient):
+    """A client that never acknowledges."""
+
+    def send_packet(self, packet):
+        if packet.type != 3:  # ACK
+            super().send_packet(packet)
+
+
+def test_a_call_about_the_namespace_from_a_process_without_a_client_there_spends_one_timeout(
+        two_processes):
+    router, base, child_base, _ = two_processes
+    with Silent(child_base, namespace="/room-7") as there:
+        listening(lambda: router.emit("probe", namespace="/room-7"), there)
+        started = time.monotonic()
+        with pytest.raises(geventio.TimeoutError) as failure:
+            router.call("ask", namespace="/room-7", timeout=2)
+        elapsed = time.monotonic() - started
+        assert failure.value.responses == []
+        # the wait for the namespace's subscription (and AMQP's 1 s discovery window)
+        # comes out of the 2 s: a bound with a generous margin, not a speed measure
+        assert elapsed < 2 + 0.8, elapsed
+
+
 def test_a_namespace_with_no_client_anywhere_has_nothing_to_fetch(two_processes):
     router, base, child_base, _ = two_processes
     assert router.fetch_connections(namespace="/room-9", timeout=2) == []

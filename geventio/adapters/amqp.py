@@ -227,7 +227,12 @@ class AmqpAdapter(ClusterAdapterWithHeartbeat):
             connection: Any = None
             try:
                 connection = self._connect("consumer")
-                consumer = self._kombu.Consumer(connection.channel(), queues=[self._queue_()],
+                # the new queue gets the keys of every namespace listened to now; what
+                # changes while it is declared (the broker answering) stays in _rebind
+                self._rebind.clear()
+                declared = self.namespaces
+                consumer = self._kombu.Consumer(connection.channel(),
+                                                queues=[self._queue_(declared)],
                                                 on_message=self._on_delivery, no_ack=True)
                 consumer.consume()  # declares and binds, synchronously
                 self._connections += 1
@@ -235,18 +240,16 @@ class AmqpAdapter(ClusterAdapterWithHeartbeat):
                     log.info("AMQP consumer reconnected to %s: queue and bindings declared",
                              self._where)
                 delay = BACKOFF_FIRST
-                self._rebind.clear()  # the queue was declared with every namespace's keys
-                for event in self._bound.values():
-                    event.set()
+                self._declared(declared)
                 self._ready.set()
                 self.begin_heartbeats()
                 while not self._closed:
+                    if self._rebind:
+                        self._apply_bindings(consumer.channel)
                     try:
                         connection.drain_events(timeout=DRAIN_TIMEOUT)
                     except socket.timeout:
                         pass
-                    if self._rebind:
-                        self._apply_bindings(consumer.channel)
             except gevent.GreenletExit:
                 raise
             except Exception as exc:
@@ -282,6 +285,14 @@ class AmqpAdapter(ClusterAdapterWithHeartbeat):
         gevent.sleep(max(0.0, min(DISCOVERY_WINDOW, timeout - (time.monotonic() - started))))
         return True
 
+    def _declared(self, namespaces: List[str]) -> None:
+        """The queue is declared with the keys of ``namespaces``: those still listened to
+        and not changed since are bound (the others wait in _rebind)."""
+        for namespace in namespaces:
+            event = self._bound.get(namespace)
+            if event is not None and namespace not in self._rebind:
+                event.set()
+
     def _apply_bindings(self, channel: Any) -> None:
         """In the consumer greenlet (the exclusive queue is its connection's): bind or
         unbind the namespaces that changed, announcing each one bound."""
@@ -304,10 +315,11 @@ class AmqpAdapter(ClusterAdapterWithHeartbeat):
     def _queue_name(self) -> str:
         return "%s#%s" % (self.exchange, self.uid)
 
-    def _queue_(self) -> Any:
+    def _queue_(self, namespaces: List[str]) -> Any:
+        """The exclusive queue, bound to both keys of each of ``namespaces``."""
         exchange = self._exchange()
         keys: List[str] = []
-        for namespace in self.namespaces:
+        for namespace in namespaces:
             keys += [self._key(namespace), self._key(namespace, self.uid)]
         return self._kombu.Queue(self._queue_name, exclusive=True,
                                  auto_delete=True, durable=False,

@@ -196,7 +196,11 @@ class Adapter(ABC):
         """Emit ``packet`` to the connections ``opts`` addresses asking each to acknowledge:
         ``client_count(n)`` once with how many will (0.6 clients cannot: they get the event
         as a message and are not counted), then ``ack(value)`` per acknowledgement (see
-        :func:`geventio.acks.ack_value`), called where it is read."""
+        :func:`geventio.acks.ack_value`), called where it is read. ``timeout`` (seconds)
+        is the whole request's: a cluster adapter may first block, for part of it, until it
+        receives a namespace created from a pattern (the answers come there), and then
+        keeps the callbacks for what is left; the caller counts its own wait from before
+        this call (``Router.call`` does)."""
         event, args = packet.data[0], tuple(packet.data[1:])
         counted = 0
         encoded: dict = {}

@@ -214,7 +214,10 @@ class ClusterAdapter(InMemoryAdapter):
                            timeout: float, client_count: Callable[[int], None],
                            ack: Callable[[Any], None]) -> None:
         if not opts.local:
-            self._hold(namespace, timeout)  # the answers come for its namespace
+            # the answers come for its namespace: what waiting to receive it took comes
+            # out of the timeout
+            left = self._hold(namespace, timeout)
+            timeout = timeout if left is None else left
             gevent.spawn_later(timeout, self._release, namespace)
             request_id = cw.new_id()
             self._requests.expect_acks(request_id, (client_count, ack), timeout)
@@ -222,7 +225,7 @@ class ClusterAdapter(InMemoryAdapter):
                 "packet": {"type": EVENT, "data": list(packet.data)},
                 "requestId": request_id,
                 "opts": cw.opts(opts.rooms, opts.all_except_rooms(),
-                                {"timeout": int(timeout * 1000)})})
+                                {"timeout": max(1, int(timeout * 1000))})})
         super().broadcast_with_ack(namespace, packet, opts, timeout, client_count, ack)
 
     # -- operations on every server ------------------------------------------------------

@@ -270,12 +270,15 @@ class RedisAdapter(InMemoryAdapter):
                            timeout: float, client_count: Callable[[int], None],
                            ack: Callable[[Any], None]) -> None:
         if not opts.local:
-            self._hold(namespace, timeout)  # answers come to its response channel
+            # answers come to its response channel: what waiting for its subscription took
+            # comes out of the timeout
+            left = self._hold(namespace, timeout)
+            timeout = timeout if left is None else left
             gevent.spawn_later(timeout, self._release, namespace)
             channels = self._channels_of(namespace)
             request_id = wire.new_uid()
             self._requests.expect_acks(request_id, (client_count, ack), timeout)
-            flags: Dict[str, Any] = {"timeout": int(timeout * 1000)}
+            flags: Dict[str, Any] = {"timeout": max(1, int(timeout * 1000))}
             self._publish(channels.request, wire.encode_request({
                 "uid": self.uid, "requestId": request_id, "type": int(RequestType.BROADCAST),
                 "packet": {"type": EVENT, "data": packet.data, "nsp": namespace},
