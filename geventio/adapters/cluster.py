@@ -22,8 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from abc import abstractmethod
-from contextlib import contextmanager
-from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence,
+from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence,
                     Set, Tuple)
 
 import gevent
@@ -32,8 +31,8 @@ from ..protocol import cluster_wire as cw
 from ..protocol.cluster_wire import MessageType
 from ..protocol.socketio import EVENT, Packet
 from .base import BroadcastOptions
+from .listening import ListeningAdapter
 from .memory import InMemoryAdapter
-from .namespaces import NamespaceBook
 from .remote import RemoteConnection, describe
 from .requests import Pending, RequestBook
 
@@ -46,25 +45,21 @@ log = logging.getLogger(__name__)
 EMITTER_UID = "emitter"
 
 
-class ClusterAdapter(InMemoryAdapter):
+class ClusterAdapter(ListeningAdapter):
     """The local index plus node's cluster messages; the transport is the subclass's."""
 
-    __slots__ = ("uid", "requests_timeout", "_context", "_window", "_requests", "_closed",
-                 "_listened")
+    __slots__ = ("uid", "_context", "_window", "_requests", "_closed")
 
     def __init__(self, requests_timeout: float = 5.0) -> None:
-        super().__init__()
+        super().__init__(requests_timeout)
         #: this process's id on the wire
         self.uid = cw.new_id()
-        self.requests_timeout = requests_timeout
         self._context: Optional["Context"] = None
         #: the recovery window (None: recovery off, no offsets)
         self._window: Optional[float] = None
         #: our requests to the other servers and our acked broadcasts
         self._requests = RequestBook()
         self._closed = False
-        #: the namespaces listened to (the router's, and dynamic ones while used)
-        self._listened = NamespaceBook()
 
     # -- the transport (the subclass's) ---------------------------------------------------
 
@@ -76,73 +71,14 @@ class ClusterAdapter(InMemoryAdapter):
     def do_publish_response(self, requester_uid: str, response: Dict[str, Any]) -> None:
         """Send a response to the server ``requester_uid`` only."""
 
-    def do_listen(self, namespace: str) -> None:
-        """Start receiving ``namespace``'s messages (one created from a pattern)."""
-        return None
-
-    def do_unlisten(self, namespace: str) -> None:
-        """Stop receiving ``namespace``'s messages."""
-        return None
-
-    def do_wait_listening(self, namespace: str, timeout: float) -> bool:
-        """Block until ``namespace``'s messages (and responses) are received (True), or
-        ``timeout`` passed."""
-        return True
-
     # -- lifecycle -----------------------------------------------------------------------
 
     def start(self, context: Optional["Context"] = None) -> None:
         self._context = context
         if context is not None:
-            self._listened.serve(context.namespaces)
+            self.serve(context.namespaces)
             if self.recovers:
                 self._window = context.settings.connection_state_recovery
-
-    @property
-    def namespaces(self) -> List[str]:
-        """The namespaces this adapter listens to now: the router's names, then those
-        created from a pattern that have a connection here (or a request of ours)."""
-        return self._listened.names()
-
-    # -- namespaces created from a pattern (node's child namespaces) ---------------------
-
-    def add_namespace(self, namespace: str) -> None:
-        if self._listened.add(namespace):
-            self.do_listen(namespace)
-
-    def on_namespace_created(self, namespace: str) -> None:
-        if self._listened.opened(namespace):
-            self.do_listen(namespace)
-
-    def on_namespace_deleted(self, namespace: str) -> None:
-        if self._listened.closed(namespace):
-            self.do_unlisten(namespace)
-
-    def _hold(self, namespace: str, timeout: Optional[float]) -> Optional[float]:
-        """Listen to ``namespace`` for a request of ours (a dynamic namespace without a
-        local connection: node's ``io.of(name)``), waiting until it is received. Returns
-        what is left of ``timeout`` for the request."""
-        if self._listened.hold(namespace):
-            self.do_listen(namespace)
-        if not self._listened.is_dynamic(namespace) or namespace not in self._listened:
-            return timeout
-        budget = self.requests_timeout if timeout is None else timeout
-        started = time.monotonic()
-        self.do_wait_listening(namespace, budget)
-        return max(0.0, budget - (time.monotonic() - started))
-
-    def _release(self, namespace: str) -> None:
-        if self._listened.release(namespace, self.count(namespace) > 0):
-            self.do_unlisten(namespace)
-
-    @contextmanager
-    def _holding(self, namespace: str, timeout: Optional[float]) -> Iterator[Optional[float]]:
-        """Hold ``namespace`` for a request; gives what is left of its ``timeout``."""
-        left = self._hold(namespace, timeout)
-        try:
-            yield left
-        finally:
-            self._release(namespace)
 
     def close(self) -> None:
         self._closed = True
@@ -306,7 +242,7 @@ class ClusterAdapter(InMemoryAdapter):
 
     def on_message(self, message: Dict[str, Any], offset: str = "") -> None:
         """A message read by the transport (``offset``: its stream id, if stored)."""
-        if message.get("uid") == self.uid or message.get("nsp") not in self._listened:
+        if message.get("uid") == self.uid or not self.listens_to(message.get("nsp")):
             return
         kind = message.get("type")
         data = message.get("data")
@@ -469,7 +405,7 @@ class ClusterAdapterWithHeartbeat(ClusterAdapter):
         uid = message.get("uid")
         namespace = message.get("nsp")
         if not isinstance(uid, str) or uid == self.uid or not isinstance(namespace, str) \
-                or namespace not in self._listened:
+                or not self.listens_to(namespace):
             return
         kind = message.get("type")
         nodes = self._nodes.setdefault(namespace, {})

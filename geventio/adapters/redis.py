@@ -20,9 +20,7 @@ module, so :meth:`RedisAdapter.start` refuses to run without it.
 from __future__ import annotations
 
 import logging
-import time
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Set
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Set
 
 import gevent
 
@@ -31,8 +29,8 @@ from ..protocol.redis_wire import RequestType
 from ..protocol.socketio import EVENT, Packet
 from .base import BroadcastOptions
 from .requests import Pending, RequestBook
+from .listening import ListeningAdapter
 from .memory import InMemoryAdapter
-from .namespaces import NamespaceBook
 from .redis_link import RedisLink
 from .remote import RemoteConnection, describe
 
@@ -41,18 +39,18 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-class RedisAdapter(InMemoryAdapter):
+class RedisAdapter(ListeningAdapter):
     """The local index of :class:`InMemoryAdapter`, plus Redis pub/sub to the other servers
     (geventio or node) sharing ``key``. ``requests_timeout``: how long requests to the others
     wait (seconds). Other keyword arguments go to ``redis.Redis.from_url``."""
 
-    __slots__ = ("url", "key", "requests_timeout", "uid", "_options", "_redis", "_client",
+    __slots__ = ("url", "key", "uid", "_options", "_redis", "_client",
                  "_channels", "_by_pattern", "_by_channel", "_requests",
-                 "_link", "_context", "_closed", "_listened")
+                 "_link", "_context", "_closed")
 
     def __init__(self, url: str = "redis://127.0.0.1:6379/0", key: str = "socket.io",
                  requests_timeout: float = 5.0, **redis_options: Any) -> None:
-        super().__init__()
+        super().__init__(requests_timeout)
         wire.require_msgpack()
         try:
             import redis
@@ -62,7 +60,6 @@ class RedisAdapter(InMemoryAdapter):
         self._redis = redis
         self.url = url
         self.key = key
-        self.requests_timeout = requests_timeout
         #: this process's id on the wire (node: one per namespace adapter)
         self.uid = wire.new_uid()
         # No socket_timeout: the subscriber's connection waits for messages indefinitely.
@@ -80,8 +77,6 @@ class RedisAdapter(InMemoryAdapter):
         self._link: Optional[RedisLink] = None
         self._context: Optional["Context"] = None
         self._closed = False
-        #: the namespaces subscribed to (the router's, and dynamic ones while used)
-        self._listened = NamespaceBook()
 
     def __repr__(self) -> str:
         return "<RedisAdapter %s key=%r uid=%s>" % (self.url.rpartition("@")[2], self.key,
@@ -92,8 +87,8 @@ class RedisAdapter(InMemoryAdapter):
     def start(self, context: Optional["Context"] = None) -> None:
         self._context = context
         if context is not None:
-            self._listened.serve(context.namespaces)
-        for namespace in self._listened.names():
+            self.serve(context.namespaces)
+        for namespace in self.namespaces:
             self._add_namespace(namespace)
         self._link = RedisLink(self._redis, self.url, self._options, list(self._by_pattern),
                                list(self._by_channel), self._on_redis_message)
@@ -110,29 +105,13 @@ class RedisAdapter(InMemoryAdapter):
     def _subscribed_channels(self, channels: wire.Channels) -> List[str]:
         return [channels.request, channels.response, channels.specific_response(self.uid)]
 
-    @property
-    def namespaces(self) -> List[str]:
-        """The namespaces subscribed to now: the router's names, then those created from a
-        pattern that have a connection here (or a request of ours waiting for answers)."""
-        return self._listened.names()
-
-    # -- namespaces created from a pattern (node's child namespaces) ---------------------
-
-    def on_namespace_created(self, namespace: str) -> None:
-        if self._listened.opened(namespace):
-            self._listen(namespace)
-
-    def on_namespace_deleted(self, namespace: str) -> None:
-        if self._listened.closed(namespace):
-            self._unlisten(namespace)
-
-    def _listen(self, namespace: str) -> None:
+    def do_listen(self, namespace: str) -> None:
         channels = self._add_namespace(namespace)
         if self._link is not None:
             self._link.subscribe((channels.pattern,), self._subscribed_channels(channels))
         log.debug("subscribed to namespace %s", namespace)
 
-    def _unlisten(self, namespace: str) -> None:
+    def do_unlisten(self, namespace: str) -> None:
         channels = self._channels.pop(namespace, None)
         if channels is None:
             return
@@ -144,40 +123,15 @@ class RedisAdapter(InMemoryAdapter):
             self._link.unsubscribe((channels.pattern,), names)
         log.debug("unsubscribed from namespace %s", namespace)
 
-    def _hold(self, namespace: str, timeout: Optional[float]) -> Optional[float]:
-        """Listen to ``namespace`` for a request of ours (a dynamic namespace without a
-        local connection: node's ``io.of(name)``), waiting for the subscription. Returns
-        what is left of ``timeout`` for the request."""
-        if self._listened.hold(namespace):
-            self._listen(namespace)
+    def do_wait_listening(self, namespace: str, timeout: float) -> bool:
         channels = self._channels.get(namespace)
-        if channels is None or self._link is None or not self._listened.is_dynamic(namespace):
-            return timeout
-        budget = self.requests_timeout if timeout is None else timeout
-        started = time.monotonic()
-        self._link.wait_confirmed(self._subscribed_channels(channels), budget)
-        return max(0.0, budget - (time.monotonic() - started))
-
-    def _release(self, namespace: str) -> None:
-        if self._listened.release(namespace, self.count(namespace) > 0):
-            self._unlisten(namespace)
-
-    @contextmanager
-    def _holding(self, namespace: str, timeout: Optional[float]) -> Iterator[Optional[float]]:
-        """Hold ``namespace`` for a request; gives what is left of its ``timeout``."""
-        left = self._hold(namespace, timeout)
-        try:
-            yield left
-        finally:
-            self._release(namespace)
+        link = self._link
+        return channels is None or link is None or \
+            link.wait_confirmed(self._subscribed_channels(channels), timeout)
 
     def _channels_of(self, namespace: str) -> wire.Channels:
         """The channels of ``namespace``, subscribed to or not (publishing needs none)."""
         return self._channels.get(namespace) or wire.Channels(self.key, namespace)
-
-    def add_namespace(self, namespace: str) -> None:
-        if self._listened.add(namespace):
-            self._listen(namespace)
 
     @property
     def running(self) -> bool:
@@ -298,7 +252,7 @@ class RedisAdapter(InMemoryAdapter):
         except Exception as exc:
             log.warning("Redis unreachable (%s): counting this server only", exc)
             return 1
-        others = 0 if namespace in self._listened else 1
+        others = 0 if self.listens_to(namespace) else 1
         return max(1, int(counts[0][1]) + others) if counts else 1
 
     def _request(self, namespace: str, kind: RequestType, expected: int,
