@@ -413,6 +413,21 @@ def test_a_session_that_opens_and_closes_between_two_stats_is_counted_with_its_r
     router.close()
 
 
+def test_a_06_session_that_expires_between_two_stats_is_counted_with_its_reason():
+    router = geventio.get_router(Chat, settings={"session_expiry": 0.3,
+                                                 "session_check_interval": 0.1})
+    router.instrument(auth=None, stats_interval=600)
+    with serve(make_application([router.route()])) as base:
+        router.admin.stats()
+        XHRPolling(base)  # connects, then polls no more
+        settle(lambda: len(router.sessions) == 0)
+        counted = {(e["type"], e.get("subType")): e["count"]
+                   for e in router.admin.stats()["aggregatedEvents"]}
+        assert counted[("rawConnection", None)] == 1
+        assert counted[("rawDisconnection", "expired")] == 1
+    router.close()
+
+
 def test_heartbeats_from_the_client_are_counted_as_packets_in(node):
     router = geventio.get_router(Chat, settings={"ping_interval": 0.2, "ping_timeout": 5})
     router.instrument(auth=None, stats_interval=600)
