@@ -5,9 +5,9 @@
 and the UI's ``emit`` / ``join`` / ``leave`` / ``_disconnect``, which act through the
 router's cluster operations), emits ``server_stats`` to that namespace every
 ``stats_interval`` seconds, and is the router's :class:`~geventio.monitor.Monitor`:
-it counts packets and their size in and out (``aggregatedEvents``) and, in development
-mode, turns connections, rooms and events into the
-``socket_connected`` / ``socket_disconnected`` / ``socket_updated`` / ``room_joined`` /
+it counts sessions opened and closed (with the reason) and packets and their size in and
+out (``aggregatedEvents``) and, in development mode, turns connections, rooms and events
+into the ``socket_connected`` / ``socket_disconnected`` / ``socket_updated`` / ``room_joined`` /
 ``room_left`` / ``event_received`` / ``event_sent`` events. Every one of them is a router
 broadcast to the admin namespace, so with a cluster adapter each process's admin clients
 see every process. This module never imports the router: it uses it through
@@ -23,9 +23,10 @@ import socket
 import time
 from collections import OrderedDict
 from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Protocol,
-                    Set, Type)
+                    Set, Tuple, Type)
 
 import gevent
+from gevent.pool import Pool
 from gevent.queue import Full, Queue
 
 from .connection import SocketConnection, event
@@ -48,6 +49,18 @@ POLLING_TRANSPORTS = frozenset(("polling", "xhr-polling", "jsonp-polling"))
 MAX_SEEN_NAMESPACES = 1000
 #: admin events waiting to be broadcast (beyond: dropped, counted in the log)
 MAX_PENDING_EVENTS = 10_000
+#: the bytes those events may hold in all, about (beyond: dropped, counted in the log)
+MAX_PENDING_BYTES = 16 * 1024 * 1024
+#: an event_received / event_sent whose ``[name, *args]`` is larger (about, in bytes of
+#: JSON) is shown as ``[name, ARGS_NOT_SHOWN]``
+MAX_SHOWN_ARGS_SIZE = 100_000
+#: what the UI shows instead of arguments over MAX_SHOWN_ARGS_SIZE
+ARGS_NOT_SHOWN = "(arguments over %d bytes not shown)" % MAX_SHOWN_ARGS_SIZE
+#: the namespaces whose connections are fetched at once for an admin client's all_sockets
+MAX_PARALLEL_FETCHES = 8
+#: the kinds of (dis)connection counted per stats interval (disconnection reasons beyond:
+#: counted without a reason)
+MAX_CONNECTION_KINDS = 64
 #: the prefixes of a bcrypt hash (``$2a$10$`` + 53 characters)
 BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 
@@ -141,6 +154,32 @@ def _targets(value: Any) -> Any:
     raise ValueError("not a room, a socket id or a list of them: %r" % (value,))
 
 
+def json_size(value: Any, budget: int) -> int:
+    """About how many bytes ``value`` takes as JSON (a floor): the walk stops once the
+    count passes ``budget``, so it costs at most about ``budget`` steps."""
+    total = 0
+    stack = [value]
+    while stack and total <= budget:
+        item = stack.pop()
+        if isinstance(item, (str, bytes, bytearray)):
+            total += len(item) + 2
+        elif isinstance(item, (list, tuple, dict)):
+            total += len(item) + 2  # a separator each (and ": " for a dict's entries)
+            if total <= budget:
+                stack.extend(item.items() if isinstance(item, dict) else item)
+        else:
+            total += 4
+    return total
+
+
+def shown(data: List[Any]) -> List[Any]:
+    """An event's ``[name, *args]`` as the UI is sent it: its arguments replaced by
+    ARGS_NOT_SHOWN when it is over MAX_SHOWN_ARGS_SIZE."""
+    if json_size(data, MAX_SHOWN_ARGS_SIZE) <= MAX_SHOWN_ARGS_SIZE:
+        return list(data)
+    return [*data[:1], ARGS_NOT_SHOWN]
+
+
 def _namespace(value: Any) -> str:
     if not isinstance(value, str) or not value.startswith("/"):
         raise ValueError("not a namespace: %r" % (value,))
@@ -148,8 +187,9 @@ def _namespace(value: Any) -> str:
 
 
 class AdminConnection(SocketConnection):
-    """A client of the admin namespace (the Admin UI): authenticated in ``on_open``; its
-    events act on the router's connections unless the admin is read-only."""
+    """A client of the admin namespace (the Admin UI): authenticated in ``on_open`` (sent
+    ``config`` and ``all_sockets`` once accepted, see :meth:`Admin.welcome`); its events act
+    on the router's connections unless the admin is read-only."""
 
     #: the Admin this class serves (set on the subclass ``Admin`` makes)
     admin: "Admin"
@@ -222,11 +262,16 @@ class Admin:
         self._admin_sessions: "OrderedDict[str, None]" = OrderedDict()
         self._reported: Set[SocketConnection] = set()
         self._seen_namespaces: Set[str] = set()
-        self._known_sessions: Set[str] = set()
+        #: (type, subType) -> sessions opened / closed since the last server_stats
+        self._connections: Dict[Tuple[str, Optional[str]], int] = {}
         self._stats: Optional[gevent.Greenlet] = None
-        #: (event, args) reported and not yet broadcast: a report never blocks its caller
-        #: (it may run in the event loop; some adapters' broadcasts wait for their server)
+        #: admin client -> the greenlet sending it config and all_sockets
+        self._welcomes: Dict[SocketConnection, gevent.Greenlet] = {}
+        #: (event, args, size) reported and not yet broadcast: a report never blocks its
+        #: caller (it may run in the event loop; some adapters' broadcasts wait for their
+        #: server); bounded in count and in bytes (``size``: :func:`json_size`)
         self._pending: Queue = Queue(MAX_PENDING_EVENTS)
+        self._pending_bytes = 0
         self._sender: Optional[gevent.Greenlet] = None
         self._dropped = 0
         #: packets in, size in, packets out, size out since the last server_stats
@@ -257,17 +302,18 @@ class Admin:
         if context.monitor is self:
             context.monitor = None
             context.adapter.set_monitor(None)
-        for greenlet in (self._stats, self._sender):
+        for greenlet in (self._stats, self._sender, *self._welcomes.values()):
             if greenlet is not None:
                 greenlet.kill(block=False)
         self._stats = self._sender = None
+        self._welcomes.clear()
 
     # -- admin clients -------------------------------------------------------------------
 
     def accept(self, conn: SocketConnection, auth: Mapping[str, Any]) -> None:
         """Authenticate an admin client (raises ConnectionRefused "invalid credentials"),
-        then send it ``session`` (a new login), ``config`` and, in development mode,
-        ``all_sockets``."""
+        then send it ``session`` (a new login); ``config`` and ``all_sockets`` follow once
+        it is connected (:meth:`welcome`)."""
         if self.check is not None:
             session_id = auth.get("sessionId")
             if not (isinstance(session_id, str) and session_id in self._admin_sessions):
@@ -280,9 +326,25 @@ class Admin:
                 while len(self._admin_sessions) > MAX_ADMIN_SESSIONS:
                     self._admin_sessions.popitem(last=False)
                 conn.emit("session", session_id)
-        conn.emit("config", {"supportedFeatures": list(self.features)})
-        if self.development:
-            conn.emit("all_sockets", self.all_sockets())
+
+    def welcome(self, conn: SocketConnection) -> None:
+        """Send an accepted admin client ``config`` and, in development mode,
+        ``all_sockets`` (node's order), from a greenlet of its own killed when the client
+        goes or the admin stops: a slow cluster never delays its CONNECT."""
+        def send() -> None:
+            try:
+                conn.emit("config", {"supportedFeatures": list(self.features)})
+                if self.development:
+                    sockets = self.all_sockets()
+                    if not conn.is_closed:
+                        conn.emit("all_sockets", sockets)
+            except Exception:
+                log.exception("admin %s: config or all_sockets could not be sent",
+                              conn.session_id)
+            finally:
+                if self._welcomes.get(conn) is greenlet:
+                    del self._welcomes[conn]
+        greenlet = self._welcomes[conn] = gevent.spawn(send)
 
     def allowed(self, conn: SocketConnection, what: str) -> bool:
         """Whether the admin client may act (not read-only); a refusal is logged."""
@@ -294,36 +356,43 @@ class Admin:
     # -- what the UI is shown ------------------------------------------------------------
 
     def namespaces(self) -> List[str]:
-        """The namespaces known here: the router's names and those seen connecting."""
-        names = {n for n in self.router.context.namespaces if isinstance(n, str)}
+        """The namespaces known here: the router's names, those with connections here
+        (also made from a pattern before ``instrument()``) and those seen connecting."""
+        context = self.router.context
+        names = {n for n in context.namespaces if isinstance(n, str)}
+        names.update(context.adapter.local_namespaces())
         names.update(self._seen_namespaces)
         return sorted(names)
 
     def all_sockets(self) -> List[Dict[str, Any]]:
-        """Every connection of every namespace in the cluster, serialized."""
-        out: List[Dict[str, Any]] = []
-        for name in self.namespaces():
-            try:
-                conns = self.router.fetch_connections(namespace=name)
-            except Exception:
-                log.exception("admin: fetching the connections of %s failed", name)
-                continue
-            out.extend(serialize(conn, name) for conn in conns)
-        return out
+        """Every connection of every namespace in the cluster, serialized; the namespaces
+        are fetched in parallel (MAX_PARALLEL_FETCHES at a time), as node's Promise.all."""
+        pool = Pool(MAX_PARALLEL_FETCHES)
+        try:
+            found = pool.map(self._fetch, self.namespaces())
+        finally:
+            pool.kill(block=False)  # when this greenlet is killed while they wait
+        return [entry for entries in found for entry in entries]
+
+    def _fetch(self, name: str) -> List[Dict[str, Any]]:
+        try:
+            conns = self.router.fetch_connections(namespace=name)
+        except Exception:
+            log.exception("admin: fetching the connections of %s failed", name)
+            return []
+        return [serialize(conn, name) for conn in conns]
 
     def stats(self) -> Dict[str, Any]:
         """This process's ``server_stats``."""
         sessions = self.router.sessions.all()
-        ids = {s.id for s in sessions}
         now = int(time.time()) * 1000
-        aggregated = []
-        opened = len(ids - self._known_sessions)
-        closed = len(self._known_sessions - ids)
-        self._known_sessions = ids
-        if opened:
-            aggregated.append({"timestamp": now, "type": "rawConnection", "count": opened})
-        if closed:
-            aggregated.append({"timestamp": now, "type": "rawDisconnection", "count": closed})
+        aggregated: List[Dict[str, Any]] = []
+        connections, self._connections = self._connections, {}
+        for (kind, reason), count in connections.items():
+            entry: Dict[str, Any] = {"timestamp": now, "type": kind, "count": count}
+            if reason is not None:
+                entry["subType"] = reason
+            aggregated.append(entry)
         traffic, self._traffic = self._traffic, [0, 0, 0, 0]
         for kind, count in zip(("packetsIn", "bytesIn", "packetsOut", "bytesOut"), traffic):
             if count:
@@ -352,20 +421,32 @@ class Admin:
 
     def _emit(self, name: str, *args: Any) -> None:
         """Queue one event for the admin clients of every process (never blocks; beyond
-        MAX_PENDING_EVENTS it is dropped and counted in the log)."""
+        MAX_PENDING_EVENTS or MAX_PENDING_BYTES it is dropped and counted in the log)."""
+        room = MAX_PENDING_BYTES - self._pending_bytes
+        size = json_size(args, room)
         try:
-            self._pending.put_nowait((name, args))
+            if size > room:
+                raise Full
+            self._pending.put_nowait((name, args, size))
         except Full:
             self._dropped += 1
             if self._dropped == 1 or self._dropped % 10_000 == 0:
-                log.warning("admin: %d events waiting; %d dropped so far",
-                            MAX_PENDING_EVENTS, self._dropped)
+                log.warning("admin: %d events (%d bytes) waiting; %d dropped so far",
+                            self._pending.qsize(), self._pending_bytes, self._dropped)
+            return
+        self._pending_bytes += size
+
+    @property
+    def pending_bytes(self) -> int:
+        """About how many bytes the admin events waiting to be broadcast hold."""
+        return self._pending_bytes
 
     def _send_loop(self) -> None:
         """Broadcast the queued events in order; a failure is logged, never raised into
         the session or adapter that reported."""
         while True:
-            name, args = self._pending.get()
+            name, args, size = self._pending.get()
+            self._pending_bytes -= size
             try:
                 self.router.emit(name, *args, namespace=self.namespace)
             except Exception:
@@ -383,12 +464,17 @@ class Admin:
                                "transport": conn.session.transport}
 
     def connected(self, conn: SocketConnection) -> None:
+        if isinstance(conn, self.connection_class):
+            self.welcome(conn)
         if not self.development:
             return
         self._adopt(conn)
         self._emit("socket_connected", serialize(conn, conn.namespace), timestamp())
 
     def disconnected(self, conn: SocketConnection, reason: str) -> None:
+        welcome = self._welcomes.pop(conn, None)
+        if welcome is not None:
+            welcome.kill(block=False)
         if conn in self._reported:
             self._reported.discard(conn)
             self._emit("socket_disconnected", conn.namespace, conn.session_id, reason,
@@ -404,12 +490,24 @@ class Admin:
 
     def event_received(self, conn: SocketConnection, data: List[Any]) -> None:
         if self.development and conn.namespace != self.namespace:
-            self._emit("event_received", conn.namespace, conn.session_id, list(data),
+            self._emit("event_received", conn.namespace, conn.session_id, shown(data),
                        timestamp())
 
     def event_sent(self, conn: SocketConnection, data: List[Any]) -> None:
         if self.development and conn.namespace != self.namespace:
-            self._emit("event_sent", conn.namespace, conn.session_id, list(data), timestamp())
+            self._emit("event_sent", conn.namespace, conn.session_id, shown(data), timestamp())
+
+    def session_opened(self, session: Any) -> None:
+        self._count(("rawConnection", None))
+
+    def session_closed(self, session: Any, reason: str) -> None:
+        self._count(("rawDisconnection", reason))
+
+    def _count(self, key: Tuple[str, Optional[str]]) -> None:
+        counts = self._connections
+        if key not in counts and len(counts) >= MAX_CONNECTION_KINDS:
+            key = (key[0], None)
+        counts[key] = counts.get(key, 0) + 1
 
     def traffic(self, received: bool, packets: int, size: int) -> None:
         counters = self._traffic

@@ -278,12 +278,11 @@ class EngineSession(Session):
         """Handle one packet from the client. Raises ProtocolError for packets that are
         not allowed here (the caller closes the session)."""
         ptype = packet.type
+        monitor = self.context.monitor
+        if monitor is not None:  # every packet, heartbeats included, by its data's size
+            monitor.traffic(True, 1, len(packet.data) if packet.data is not None else 0)
         if ptype == eio.MESSAGE:
-            data = packet.data if packet.data is not None else ""
-            monitor = self.context.monitor
-            if monitor is not None:
-                monitor.traffic(True, 1, len(data))
-            self.on_engine_message(data)
+            self.on_engine_message(packet.data if packet.data is not None else "")
         elif ptype == eio.PONG:
             if self.eio == 4:
                 self._got_pong()

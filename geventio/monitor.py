@@ -42,3 +42,11 @@ class Monitor(Protocol):
     def traffic(self, received: bool, packets: int, size: int) -> None:
         """``packets`` were received from (``received``) or queued for a client, ``size``
         long in all (characters of text, bytes of binary)."""
+
+    def session_opened(self, session: Any) -> None:
+        """A session (Engine.IO, or 0.6 once on_open accepted) opened (node's
+        ``rawConnection``)."""
+
+    def session_closed(self, session: Any, reason: str) -> None:
+        """A session that had opened closed, for ``reason`` (node's ``rawDisconnection``
+        with its reason as ``subType``)."""

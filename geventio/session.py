@@ -205,6 +205,9 @@ class Session:
         """OPENING -> OPEN: the handshake is queued and the client accepted."""
         if self._state is SessionState.OPENING:
             self._state = SessionState.OPEN
+            monitor = self.context.monitor
+            if monitor is not None:
+                monitor.session_opened(self)
 
     def __repr__(self) -> str:
         return "<%s %s %s%s>" % (type(self).__name__, self.id, self.transport,
@@ -383,9 +386,13 @@ class Session:
         """End the session (idempotent). Queued frames stay readable for a final flush."""
         if self.closed:
             return
+        was_open = self._state is SessionState.OPEN
         self._state = SessionState.CLOSING
         self.closed = True
         self.close_reason = reason
+        monitor = self.context.monitor
+        if monitor is not None and was_open:
+            monitor.session_closed(self, reason)
         log.debug("session %s closing: %s", self.id, reason)
         self.context.sessions.forget(self)
         self._out_ready.set()

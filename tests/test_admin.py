@@ -3,13 +3,17 @@ socket.io-client 4.x in node sees it on the admin namespace, with 4.x, 2.x and 0
 of the instrumented router (tests/js/admin/client.js, tests/helpers/admin.py)."""
 import logging
 import os
+import re
 import socket
 
 import gevent
+import gevent.event
 import pytest
 
 import geventio
-from geventio.admin import WRITE_FEATURES
+from geventio.adapters import InMemoryAdapter
+from geventio.admin import (ARGS_NOT_SHOWN, MAX_PENDING_BYTES, MAX_SHOWN_ARGS_SIZE,
+                            WRITE_FEATURES, json_size)
 from helpers.admin import NodeClients
 from helpers.clients06 import XHRPolling
 from helpers.node import node_available
@@ -77,8 +81,10 @@ def sockets_of(node, name="admin"):
 def test_the_right_password_is_answered_with_a_session_id_then_the_config(node, server):
     _, base = server
     admin(node, base)
+    sockets_of(node)
     events = [e[0] for e in node.received("admin")]
-    assert events[:4] == ["$connect", "session", "config", "all_sockets"]
+    assert events[:3] == ["$connect", "session", "config"]
+    assert "all_sockets" in events  # after the config, as node's (which awaits its fetch)
     [[_, config]] = node.wait_for("admin", "config")
     assert config == {"supportedFeatures": [*WRITE_FEATURES, "AGGREGATED_EVENTS",
                                             "ALL_EVENTS"]}
@@ -117,7 +123,8 @@ def test_without_auth_anyone_connects_and_a_warning_is_logged(node, caplog):
     assert "no authentication" in caplog.text
     with serve(make_application([router.route()])) as base:
         assert "id" in node.connect("open", base, "/admin")
-        assert [e[0] for e in node.received("open")][:3] == ["$connect", "config", "all_sockets"]
+        sockets_of(node, "open")
+        assert [e[0] for e in node.received("open")][:2] == ["$connect", "config"]
     router.close()
 
 
@@ -382,3 +389,165 @@ def test_read_only_refuses_join_leave_and_disconnect(node):
         assert node.state("r4")["connected"] is True
         assert "hello" not in [e[0] for e in node.received("r4")]
     router.close()
+
+
+# -- what the admin holds and counts ---------------------------------------------------
+
+def settle(condition, timeout=10.0):
+    with gevent.Timeout(timeout):
+        while not condition():
+            gevent.sleep(0.02)
+
+
+def test_a_session_that_opens_and_closes_between_two_stats_is_counted_with_its_reason(node):
+    router = instrumented(stats_interval=600)  # no server_stats but the first, at once
+    with serve(make_application([router.route()])) as base:
+        router.admin.stats()
+        node.connect("brief", base)
+        node.close_client("brief")
+        settle(lambda: len(router.sessions) == 0)
+        counted = {(e["type"], e.get("subType")): e["count"]
+                   for e in router.admin.stats()["aggregatedEvents"]}
+        assert counted[("rawConnection", None)] == 1
+        assert counted[("rawDisconnection", "transport close")] == 1  # as node says
+    router.close()
+
+
+def test_a_06_session_that_expires_between_two_stats_is_counted_with_its_reason():
+    router = geventio.get_router(Chat, settings={"session_expiry": 0.3,
+                                                 "session_check_interval": 0.1})
+    router.instrument(auth=None, stats_interval=600)
+    with serve(make_application([router.route()])) as base:
+        router.admin.stats()
+        XHRPolling(base)  # connects, then polls no more
+        settle(lambda: len(router.sessions) == 0)
+        counted = {(e["type"], e.get("subType")): e["count"]
+                   for e in router.admin.stats()["aggregatedEvents"]}
+        assert counted[("rawConnection", None)] == 1
+        assert counted[("rawDisconnection", "expired")] == 1
+    router.close()
+
+
+def test_heartbeats_from_the_client_are_counted_as_packets_in(node):
+    router = geventio.get_router(Chat, settings={"ping_interval": 0.2, "ping_timeout": 5})
+    router.instrument(auth=None, stats_interval=600)
+    with serve(make_application([router.route()])) as base:
+        node.connect("beating", base, transports=["websocket"])
+        router.admin.stats()
+        counted = {"packetsIn": 0}
+
+        def pongs_counted():  # from now on the client sends only its pongs
+            for entry in router.admin.stats()["aggregatedEvents"]:
+                counted[entry["type"]] = counted.get(entry["type"], 0) + entry["count"]
+            return counted["packetsIn"] >= 2
+        settle(pongs_counted)
+        assert counted["packetsOut"] >= 2  # the pings
+    router.close()
+
+
+def test_an_event_over_the_shown_size_is_reported_with_its_name_only(node, server):
+    _, base = server
+    admin(node, base)
+    v4 = node.connect("c4", base)["id"]
+    node.emit("c4", "shout", "x" * (MAX_SHOWN_ARGS_SIZE + 1))
+    [[_, _, sid, args, _]] = node.wait_for("admin", "event_received", match=v4)
+    assert (sid, args) == (v4, ["shout", ARGS_NOT_SHOWN])
+    [[_, _, sid, args, _]] = node.wait_for("admin", "event_sent", match=v4)
+    assert (sid, args) == (v4, ["heard", ARGS_NOT_SHOWN])
+
+
+def test_reports_waiting_to_be_sent_hold_at_most_max_pending_bytes(node, server, caplog):
+    router, base = server
+    node.connect("c4", base)
+    [conn] = router.connections()
+    big = ["news", "y" * (MAX_SHOWN_ARGS_SIZE - 100)]
+    with caplog.at_level(logging.WARNING, logger="geventio.admin"):
+        for _ in range(2 * MAX_PENDING_BYTES // MAX_SHOWN_ARGS_SIZE):  # no yield: none sent
+            router.admin.event_sent(conn, big)
+            assert router.admin.pending_bytes <= MAX_PENDING_BYTES
+    assert router.admin.pending_bytes > MAX_PENDING_BYTES // 2
+    assert "dropped" in caplog.text
+    settle(lambda: router.admin.pending_bytes == 0)
+
+
+def test_json_size_stops_counting_past_its_budget():
+    assert json_size(["a", {"bc": [1, None]}], 1000) >= len('["a",{"bc":[1,null]}]') // 2
+    assert json_size([list(range(10 ** 6))], 1000) > 1000  # counted, not walked
+    assert json_size("x" * 10, 5) == 12
+
+
+def test_a_pattern_namespaces_connection_made_before_instrument_is_listed_and_watched(node):
+    router = geventio.get_router(Chat, namespaces={re.compile(r"^/room-\d+$"): Other})
+    with serve(make_application([router.route()])) as base:
+        early = node.connect("early", base, "/room-7")["id"]
+        router.instrument(auth=None)
+        assert "id" in node.connect("watcher", base, "/admin")
+        assert sockets_of(node, "watcher")[early]["nsp"] == "/room-7"
+        node.close_client("early")
+        [[_, nsp, sid, _, _]] = node.wait_for("watcher", "socket_disconnected", match=early)
+        assert (nsp, sid) == ("/room-7", early)
+    router.close()
+
+
+# -- a cluster slow to answer ------------------------------------------------------------
+
+class WaitingCluster(InMemoryAdapter):
+    """An adapter whose cluster-wide fetch waits until ``answer`` is set: the other
+    members of a cluster that have not answered yet."""
+
+    def __init__(self):
+        super().__init__()
+        self.answer = gevent.event.Event()
+        self.waiting = set()  # namespaces being fetched now
+        self.interrupted = []
+
+    def fetch_connections(self, namespace, opts, timeout=None):
+        self.waiting.add(namespace)
+        try:
+            self.answer.wait()
+        except gevent.GreenletExit:
+            self.interrupted.append(namespace)
+            raise
+        finally:
+            self.waiting.discard(namespace)
+        return super().fetch_connections(namespace, opts, timeout)
+
+
+@pytest.fixture
+def waiting_cluster():
+    adapter = WaitingCluster()
+    router = geventio.get_router(Chat, namespaces={"/other": Other}, adapter=adapter)
+    router.instrument(auth=AUTH)
+    with serve(make_application([router.route()])) as base:
+        yield router, adapter, base
+        adapter.answer.set()
+    router.close()
+
+
+def test_the_admin_is_connected_and_configured_before_the_cluster_answers(node,
+                                                                          waiting_cluster):
+    _, adapter, base = waiting_cluster
+    admin(node, base, "early-admin")
+    node.wait_for("early-admin", "config")
+    settle(lambda: adapter.waiting == {"/", "/other", "/admin"})  # fetched in parallel
+    assert "all_sockets" not in [e[0] for e in node.received("early-admin")]
+    adapter.answer.set()
+    assert len(sockets_of(node, "early-admin")) == 1  # the admin client itself
+
+
+def test_an_admin_client_that_leaves_while_its_sockets_are_fetched_ends_the_fetch(
+        node, waiting_cluster):
+    _, adapter, base = waiting_cluster
+    admin(node, base, "leaving-admin")
+    settle(lambda: len(adapter.waiting) == 3)
+    node.close_client("leaving-admin")
+    settle(lambda: sorted(adapter.interrupted) == ["/", "/admin", "/other"])
+
+
+def test_stopping_the_admin_ends_the_fetch_of_an_admin_clients_sockets(node,
+                                                                        waiting_cluster):
+    router, adapter, base = waiting_cluster
+    admin(node, base, "closed-admin")
+    settle(lambda: len(adapter.waiting) == 3)
+    router.admin.stop()  # as router.close() does first
+    settle(lambda: len(adapter.interrupted) == 3)

@@ -290,9 +290,15 @@ class Adapter(ABC):
 
     def add_namespace(self, namespace: str) -> None:
         """``namespace`` was added to the router after :meth:`start` (the Admin UI's): a
-        cluster adapter that subscribes per namespace subscribes to it too. Called
-        before the namespace serves anyone; it may briefly restart a subscription."""
+        cluster adapter that subscribes per namespace subscribes to it too, for good and
+        without interrupting its other subscriptions. Called before the namespace serves
+        anyone."""
         return None
+
+    def local_namespaces(self) -> List[str]:
+        """The namespaces with connections of this process now (also those created from
+        a pattern); the in-memory index knows them."""
+        return []
 
     # -- lifecycle -----------------------------------------------------------------------
 

@@ -34,6 +34,9 @@ class InMemoryAdapter(Adapter):
     def set_monitor(self, monitor: Optional["Monitor"]) -> None:
         self._monitor = monitor
 
+    def local_namespaces(self) -> List[str]:
+        return list(self._namespaces)
+
     # -- membership ----------------------------------------------------------------------
 
     def add(self, conn: "SocketConnection") -> None:
