@@ -368,11 +368,16 @@ class Admin:
         """Every connection of every namespace in the cluster, serialized; the namespaces
         are fetched in parallel (MAX_PARALLEL_FETCHES at a time), as node's Promise.all."""
         pool = Pool(MAX_PARALLEL_FETCHES)
+        fetches = []
         try:
-            found = pool.map(self._fetch, self.namespaces())
+            # spawned from this greenlet (not Pool.map's own), so that killing it stops
+            # the fetches not started yet as well as those waiting
+            for name in self.namespaces():
+                fetches.append(pool.spawn(self._fetch, name))
+            pool.join()
         finally:
-            pool.kill(block=False)  # when this greenlet is killed while they wait
-        return [entry for entries in found for entry in entries]
+            pool.kill(block=False)
+        return [entry for fetch in fetches for entry in (fetch.value or [])]
 
     def _fetch(self, name: str) -> List[Dict[str, Any]]:
         try:

@@ -12,8 +12,8 @@ import pytest
 
 import geventio
 from geventio.adapters import InMemoryAdapter
-from geventio.admin import (ARGS_NOT_SHOWN, MAX_PENDING_BYTES, MAX_SHOWN_ARGS_SIZE,
-                            WRITE_FEATURES, json_size)
+from geventio.admin import (ARGS_NOT_SHOWN, MAX_PARALLEL_FETCHES, MAX_PENDING_BYTES,
+                            MAX_SHOWN_ARGS_SIZE, WRITE_FEATURES, json_size)
 from helpers.admin import NodeClients
 from helpers.clients06 import XHRPolling
 from helpers.node import node_available
@@ -500,8 +500,10 @@ class WaitingCluster(InMemoryAdapter):
         self.answer = gevent.event.Event()
         self.waiting = set()  # namespaces being fetched now
         self.interrupted = []
+        self.started = []  # every fetch begun
 
     def fetch_connections(self, namespace, opts, timeout=None):
+        self.started.append(namespace)
         self.waiting.add(namespace)
         try:
             self.answer.wait()
@@ -542,6 +544,24 @@ def test_an_admin_client_that_leaves_while_its_sockets_are_fetched_ends_the_fetc
     settle(lambda: len(adapter.waiting) == 3)
     node.close_client("leaving-admin")
     settle(lambda: sorted(adapter.interrupted) == ["/", "/admin", "/other"])
+
+
+def test_no_fetch_starts_after_the_admin_client_left_even_with_more_namespaces_than_fetch_slots(
+        node):
+    adapter = WaitingCluster()
+    many = {"/n%d" % i: Other for i in range(MAX_PARALLEL_FETCHES + 4)}
+    router = geventio.get_router(Chat, namespaces=many, adapter=adapter)
+    router.instrument(auth=AUTH)
+    with serve(make_application([router.route()])) as base:
+        admin(node, base, "many-admin")
+        settle(lambda: len(adapter.waiting) == MAX_PARALLEL_FETCHES)
+        node.close_client("many-admin")
+        settle(lambda: len(adapter.interrupted) == MAX_PARALLEL_FETCHES)
+        gevent.sleep(0.3)
+        assert len(adapter.started) == MAX_PARALLEL_FETCHES
+        assert not adapter.waiting
+        adapter.answer.set()
+    router.close()
 
 
 def test_stopping_the_admin_ends_the_fetch_of_an_admin_clients_sockets(node,
