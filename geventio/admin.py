@@ -31,6 +31,7 @@ from gevent.queue import Full, Queue
 
 from .connection import SocketConnection, event
 from .exceptions import ConnectionRefused
+from .monitor import WatchedDict
 
 if TYPE_CHECKING:  # pragma: no cover
     from .context import Context
@@ -170,6 +171,15 @@ def json_size(value: Any, budget: int) -> int:
         else:
             total += 4
     return total
+
+
+def plain(value: Any) -> Any:
+    """A copy of ``value`` in plain dicts and lists (a snapshot of watched data)."""
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    return value
 
 
 def shown(data: List[Any]) -> List[Any]:
@@ -465,8 +475,17 @@ class Admin:
         self._reported.add(conn)
         if len(self._seen_namespaces) < MAX_SEEN_NAMESPACES:
             self._seen_namespaces.add(conn.namespace)
-        conn.data["_admin"] = {"clientId": conn.session.id[:12],
-                               "transport": conn.session.transport}
+        meta = {"clientId": conn.session.id[:12], "transport": conn.session.transport}
+        # node's Proxy on socket.data: a change the application makes is socket_updated
+        conn.data = WatchedDict(conn.data, lambda: self._data_changed(conn),
+                                quiet={"_admin": meta})
+
+    def _data_changed(self, conn: SocketConnection) -> None:
+        if conn in self._reported:
+            # a copy: the report is sent later, the data may change again meanwhile
+            data = plain(serialize(conn, conn.namespace)["data"])
+            self._emit("socket_updated", {"id": conn.session_id, "nsp": conn.namespace,
+                                          "data": data})
 
     def connected(self, conn: SocketConnection) -> None:
         if isinstance(conn, self.connection_class):

@@ -39,6 +39,12 @@ class Chat(geventio.SocketConnection):
         self.emit("heard", text.upper())
         return "ok"
 
+    @geventio.event
+    def profile(self, name, age):
+        self.data["profile"] = {"name": name}
+        self.data["profile"]["age"] = age
+        return "ok"
+
 
 class Other(geventio.SocketConnection):
     pass
@@ -317,6 +323,18 @@ def test_production_mode_sends_stats_and_config_but_no_sockets_nor_events(node):
 
 
 # -- what the admin does ----------------------------------------------------------------
+
+def test_a_change_to_conn_data_is_reported_as_socket_updated(node, server):
+    router, base = server
+    admin(node, base)
+    v4 = node.connect("c4", base)["id"]
+    node.emit("c4", "profile", "ada", 36)
+    [first, second] = node.wait_for("admin", "socket_updated", count=2, match='"data"')
+    assert first[1] == {"id": v4, "nsp": "/", "data": {"profile": {"name": "ada"}}}
+    assert second[1] == {"id": v4, "nsp": "/", "data": {"profile": {"name": "ada", "age": 36}}}
+    [conn] = router.connections()
+    assert conn.data["profile"] == {"name": "ada", "age": 36}
+
 
 def test_join_and_leave_from_the_admin_act_on_the_target_socket(node, server):
     router, base = server
