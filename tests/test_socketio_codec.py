@@ -429,6 +429,16 @@ def test_decode_malformed_text_is_a_protocol_error(text, offset, words):
     assert error.offset == offset
 
 
+def test_decode_an_integer_longer_than_python_converts_is_a_protocol_error():
+    error = decode_error('2["a",' + '1' * 5000 + ']')
+    assert 'invalid JSON payload' in error.reason
+
+
+def test_decode_refuses_nan_and_infinity_at_their_offset():
+    assert decode_error('2["a",-Infinity]').offset == 6
+    assert decode_error('2["a",{"x":Infinity}]').offset == 11
+
+
 def test_decode_honours_a_smaller_max_attachments():
     assert 'too many attachments: 3 > 2' in decode_error('53-["a"]', max_attachments=2).reason
 
