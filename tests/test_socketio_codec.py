@@ -137,6 +137,14 @@ def test_encode_escapes_lone_surrogates_like_json_stringify():
     assert sio.encode(Packet(sio.EVENT, data=['\ud800'])) == ['2["\\ud800"]']
 
 
+def test_encode_escapes_a_lone_surrogate_anywhere_in_long_non_ascii_text():
+    text = 'ü€😀' * 1000
+    for data in (['\udc00' + text], [text + '\ud800'], [text, {'k': text[:10] + '\ud83d'}]):
+        frame = sio.encode(Packet(sio.EVENT, data=data))[0]
+        frame.encode('utf-8')  # sendable
+        assert decode(frame).data == data
+
+
 def test_encode_writes_nan_as_null_like_json_stringify():
     assert sio.encode(Packet(sio.EVENT, data=['n', float('nan')])) == ['2["n",null]']
 
