@@ -231,12 +231,17 @@ _XOR = tuple(bytes(b ^ k for b in range(256)) for k in range(256))
 _TRANSLATE_FROM = 256
 
 
+def _xor(data: Buffer, mask: Union[bytes, bytearray]) -> bytes:
+    """:func:`apply_mask` without its checks, as one big-integer XOR (for short data)."""
+    n = len(data)
+    key = (mask * (n // 4 + 1))[:n]
+    return (int.from_bytes(data, "big") ^ int.from_bytes(key, "big")).to_bytes(n, "big")
+
+
 def _unmask(data: Buffer, mask: Union[bytes, bytearray]) -> Union[bytes, bytearray]:
     """:func:`apply_mask` without its checks, for a big ``data`` giving a new bytearray."""
-    n = len(data)
-    if n < _TRANSLATE_FROM:
-        key = (mask * (n // 4 + 1))[:n]
-        return (int.from_bytes(data, "big") ^ int.from_bytes(key, "big")).to_bytes(n, "big")
+    if len(data) < _TRANSLATE_FROM:
+        return _xor(data, mask)
     out = bytearray(data)
     out[0::4] = out[0::4].translate(_XOR[mask[0]])
     out[1::4] = out[1::4].translate(_XOR[mask[1]])
@@ -446,7 +451,7 @@ class FrameDecoder:
             if (b0 == 0x81 or b0 == 0x82) and 0 <= size < 126 and size <= self.max_message_size:
                 end = pos + 6 + size
                 if end <= len(buf):
-                    payload = apply_mask(buf[pos + 6:end], buf[pos + 2:pos + 6])
+                    payload = _xor(buf[pos + 6:end], buf[pos + 2:pos + 6])
                     if end == len(buf):
                         self._buf, self._pos = b"", 0
                     else:
