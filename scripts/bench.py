@@ -10,6 +10,8 @@
     python scripts/bench.py --cases idle_mem --memprofile build/bench-prof   # tracemalloc
     python scripts/bench.py --workers 2 --cases connect,ws_echo,poll_echo  # see bench/workers.py
     python scripts/bench.py --cases deflate   # permessage-deflate on/off, see bench/deflate.py
+    python scripts/bench.py --cases ws_echo,poll_echo --message-size 2048 --node
+                                         # 2 KB echo messages; node socket.io as a third server
 
 Each server runs in its own process (scripts/bench/server.py) pinned with taskset to one
 core; the Node load generator (scripts/bench/load.js, raw Engine.IO v4 / Socket.IO v5 over
@@ -37,6 +39,13 @@ Cases and targets (geventio / python-socketio):
               2 KB compressible messages and clients offering permessage-deflate:
               geventio off / on / no context takeover, node socket.io off / on; rate,
               server CPU and RSS, and the on/off ratios (scripts/bench/deflate.py)
+
+``--message-size N``: the echo cases send N characters of JSON-like text (the deflate case's
+messages: quotes and newlines, escaped in the JSON on the wire) instead of a 24-byte string.
+``--node``: node socket.io 4.8 (scripts/bench/node_server.js: the same ping and buffer
+settings, no compression) runs every case too, in a third column. Every line and the table
+show the server's CPU time per message (``us/msg``: its CPU share / the rate), the cost to
+compare when a server is not saturated.
 
 Next to each number: the load generator's CPU share (its process CPU time / wall time over
 the measured window; it must stay well below 100% of its core for the number to be the
@@ -74,6 +83,10 @@ BENCH_DIR = os.path.join(ROOT, "scripts", "bench")
 SERVER = os.path.join(BENCH_DIR, "server.py")
 LOADGEN = os.path.join(BENCH_DIR, "load.js")
 IMPLS = ("geventio", "python-socketio")
+#: ``--node``: node socket.io 4.8 (scripts/bench/node_server.js) as a third server
+ALL_IMPLS = IMPLS + ("node",)
+#: the cases whose message ``--message-size`` sets
+ECHO_CASES = ("ws_echo", "poll_echo")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -237,8 +250,11 @@ def run_one(case: Case, impl: str, opts: argparse.Namespace, cpus: List[int],
     server = load = profiler = None
     with open(err_path, "w") as server_err:
         try:
-            server_cmd = [sys.executable, SERVER, "--impl", impl, "--port", str(port),
-                          "--transports", case.transports]
+            if impl == "node":
+                server_cmd = ["node", NODE_SERVER, json.dumps({"port": port})]
+            else:
+                server_cmd = [sys.executable, SERVER, "--impl", impl, "--port", str(port),
+                              "--transports", case.transports]
             memprofile = None
             if opts.memprofile and case.key == "idle_mem":
                 os.makedirs(opts.memprofile, exist_ok=True)
@@ -258,6 +274,8 @@ def run_one(case: Case, impl: str, opts: argparse.Namespace, cpus: List[int],
             load_cfg.update(case.load)
             if case.key == "idle_mem":
                 load_cfg["clients"] = opts.idle_clients
+            if opts.message_size and case.key in ECHO_CASES:
+                load_cfg["payload"] = echo_payload(opts.message_size)
             load = spawn(["node", LOADGEN, json.dumps(load_cfg)], load_cpu,
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
             lines = Lines(load.stdout)
@@ -272,7 +290,7 @@ def run_one(case: Case, impl: str, opts: argparse.Namespace, cpus: List[int],
                 if line == "MEASURE_START":
                     cores0 = core_times(cpus)
                     cpu0, t0 = cpu_seconds(pid), time.monotonic()
-                    if opts.profile:
+                    if opts.profile and impl != "node":
                         profiler = start_profiler(pid, case, impl, opts, load_cpu)
                 elif line == "MEASURE_END":
                     if cpu0 is not None:
@@ -421,17 +439,34 @@ def pct(value: Optional[float]) -> str:
     return "-" if value is None else "%d%%" % round(100 * value)
 
 
+def us_per_message(r: Dict[str, Any], unit: str) -> Optional[float]:
+    """The server's CPU time per message (or delivery, or connect) in one measurement."""
+    if unit == "KiB/conn" or not r.get("rate") or r.get("server_cpu") is None:
+        return None
+    return r["server_cpu"] * 1e6 / r["rate"]
+
+
+def echo_payload(size: int) -> str:
+    """``--message-size``: ``size`` characters of JSON-like text (quotes and newlines, escaped
+    in the JSON on the wire), the same text as the deflate case's messages."""
+    sys.path.insert(0, BENCH_DIR)
+    from server import compressible_payload
+    return compressible_payload(size)
+
+
 def summarize(case: Case, runs: Dict[str, List[Dict[str, Any]]],
               opts: argparse.Namespace) -> Dict[str, Any]:
     row: Dict[str, Any] = {"case": case.key, "unit": case.unit,
                            "title": case.title.format(n=opts.idle_clients),
                            "target": case.target, "higher_is_better": case.higher_is_better}
-    for impl in IMPLS:
+    for impl in ALL_IMPLS:
         rs = runs.get(impl, [])
         rates = [r["rate"] for r in rs]
+        costs = [c for c in (us_per_message(r, case.unit) for r in rs) if c is not None]
         row[impl] = {
             "rate": statistics.median(rates) if rates else None,
             "all": rates,
+            "us_per_msg": statistics.median(costs) if costs else None,
             "load_cpu": max((r["load_cpu"] for r in rs if r.get("load_cpu") is not None),
                             default=None),
             "server_cpu": statistics.median(
@@ -446,8 +481,8 @@ def summarize(case: Case, runs: Dict[str, List[Dict[str, Any]]],
     g, p = row["geventio"]["rate"], row["python-socketio"]["rate"]
     ratio = (g / p) if g is not None and p else None
     row["ratio"] = ratio
-    if ratio is None:
-        row["verdict"] = "n/a"
+    if ratio is None or (opts.message_size and case.key in ECHO_CASES):
+        row["verdict"] = "n/a"  # (the targets are for the default, short messages)
     elif case.higher_is_better:
         row["verdict"] = "PASS" if ratio >= case.target else "FAIL"
     else:
@@ -455,35 +490,49 @@ def summarize(case: Case, runs: Dict[str, List[Dict[str, Any]]],
     return row
 
 
+def _us(value: Optional[float]) -> str:
+    return "-" if value is None else "%.1f" % value
+
+
 def print_table(rows: List[Dict[str, Any]], opts: argparse.Namespace) -> None:
-    head = ("case", "unit", "geventio", "python-socketio", "ratio", "target", "",
-            "load CPU g/p", "server CPU g/p", "others g/p")  # others: on the server's core
-    table = [head]
+    node = any(r["node"]["rate"] is not None for r in rows)
+    head = ["case", "unit", "geventio", "python-socketio", "ratio", "target", ""]
+    if node:
+        head += ["node", "vs node"]
+    head += ["server us/msg g/p" + ("/n" if node else ""), "load CPU g/p", "server CPU g/p",
+             "others g/p"]  # others: on the server's core
+    table = [tuple(head)]
     for r in rows:
-        g, p = r["geventio"], r["python-socketio"]
+        g, p, n = r["geventio"], r["python-socketio"], r["node"]
         target = ("%s %.1fx" % (">=" if r["higher_is_better"] else "<=", r["target"]))
-        table.append((
-            r["title"], r["unit"], fmt(g["rate"], r["unit"]), fmt(p["rate"], r["unit"]),
-            "-" if r["ratio"] is None else "%.2fx" % r["ratio"], target, r["verdict"],
-            "%s / %s" % (pct(g["load_cpu"]), pct(p["load_cpu"])),
-            "%s / %s" % (pct(g["server_cpu"]), pct(p["server_cpu"])),
-            "%s / %s" % (pct(g["other"]), pct(p["other"])),
-        ))
+        line = [r["title"], r["unit"], fmt(g["rate"], r["unit"]), fmt(p["rate"], r["unit"]),
+                "-" if r["ratio"] is None else "%.2fx" % r["ratio"], target, r["verdict"]]
+        costs = [g, p]
+        if node:
+            line += [fmt(n["rate"], r["unit"]),
+                     "%.2fx" % (g["rate"] / n["rate"]) if g["rate"] and n["rate"] else "-"]
+            costs.append(n)
+        line += [" / ".join(_us(x["us_per_msg"]) for x in costs),
+                 "%s / %s" % (pct(g["load_cpu"]), pct(p["load_cpu"])),
+                 "%s / %s" % (pct(g["server_cpu"]), pct(p["server_cpu"])),
+                 "%s / %s" % (pct(g["other"]), pct(p["other"]))]
+        table.append(tuple(line))
     widths = [max(len(str(row[i])) for row in table) for i in range(len(head))]
-    right = {2, 3, 4}
-    for n, row in enumerate(table):
+    right = {2, 3, 4} | ({7, 8} if node else set())
+    for k, row in enumerate(table):
         cells = [str(c).rjust(w) if i in right else str(c).ljust(w)
                  for i, (c, w) in enumerate(zip(row, widths))]
         print("  ".join(cells).rstrip())
-        if n == 0:
+        if k == 0:
             print("  ".join("-" * w for w in widths))
     if opts.rounds > 1:
         print("\nspread over %d rounds (each value, in run order; the ratio of each round's "
               "back-to-back pair last):" % opts.rounds)
         for r in rows:
-            for impl in IMPLS:
-                print("  %-30s %-16s %s" % (r["title"], impl,
-                                             ", ".join(fmt(v, r["unit"]) for v in r[impl]["all"])))
+            for impl in ALL_IMPLS:
+                if r[impl]["all"]:
+                    print("  %-30s %-16s %s" % (r["title"], impl, ", ".join(
+                        fmt(v, r["unit"]) for v in r[impl]["all"])))
             if r.get("round_ratios"):
                 print("  %-30s %-16s %s" % (r["title"], "ratio",
                                              ", ".join("%.2fx" % x for x in r["round_ratios"])))
@@ -661,7 +710,14 @@ def main() -> int:
                         "server on one Redis; not in the default set), deflate "
                         "(permessage-deflate on/off; alone)"
                         % ", ".join(c.key for c in CASES))
-    parser.add_argument("--only", choices=IMPLS, help="run one server only (no ratios)")
+    parser.add_argument("--only", choices=ALL_IMPLS, help="run one server only (no ratios)")
+    parser.add_argument("--node", action="store_true",
+                        help="also measure node socket.io 4.8 (scripts/bench/node_server.js) "
+                        "in every case, as a third column")
+    parser.add_argument("--message-size", type=int, default=0, metavar="N",
+                        help="echo cases: each message is N characters of JSON-like text "
+                        "(quotes and newlines, as in --cases deflate) instead of a 24-byte "
+                        "string")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--profile", metavar="DIR",
                         help="py-spy record each server during each measured window "
@@ -707,7 +763,7 @@ def main() -> int:
     if unknown:
         parser.error("unknown case(s): %s" % ", ".join(sorted(unknown)))
     cases = [c for c in CASES if c.key in wanted]
-    impls = [opts.only] if opts.only else list(IMPLS)
+    impls = [opts.only] if opts.only else list(IMPLS) + (["node"] if opts.node else [])
     if opts.workers:
         sys.path.insert(0, BENCH_DIR)
         import workers
@@ -734,6 +790,8 @@ def main() -> int:
         print("peer: %s; node %s" % (python_socketio_version(),
                                       subprocess.check_output(["node", "--version"],
                                                               text=True).strip()))
+        if opts.message_size:
+            print("echo messages: %d characters of JSON-like text" % opts.message_size)
         print("geventio tree: %s; load before: %s" % (git_revision(),
                                                        open("/proc/loadavg").read().strip()))
         results: Dict[str, Dict[str, List[Dict[str, Any]]]] = {c.key: {} for c in cases}
@@ -752,9 +810,10 @@ def main() -> int:
                         if noise(again) < noise(r):
                             r = again
                     results[case.key].setdefault(impl, []).append(r)
-                    print("  [%d] %-10s %-16s %10s %-8s load CPU %4s  server CPU %4s  "
-                          "others %4s/%-4s (%.0f s)%s"
+                    print("  [%d] %-10s %-16s %10s %-8s %7s us/msg  load CPU %4s  server CPU "
+                          "%4s  others %4s/%-4s (%.0f s)%s"
                           % (rnd + 1, case.key, impl, fmt(r["rate"], case.unit), case.unit,
+                             _us(us_per_message(r, case.unit)),
                              pct(r.get("load_cpu")), pct(r.get("server_cpu")),
                              pct(r.get("other_server_core")), pct(r.get("other_load_core")),
                              time.monotonic() - t,

@@ -1,4 +1,5 @@
 """Property tests for the Engine.IO and Socket.IO codecs: round trips, and no crash on any input."""
+import simplejson as strict_json
 from hypothesis import given, strategies as st
 
 from geventio.protocol import engineio as eio
@@ -99,3 +100,39 @@ def test_socketio_decoder_raises_only_protocol_errors(frame):
         sio.Decoder().feed(frame)
     except sio.ProtocolError:
         pass
+
+
+# Payloads made of JSON's own characters (and a few that break it): the fast standard-library
+# scanner behind Decoder must accept exactly what strict JSON (simplejson, allow_nan=False)
+# accepts, with the same values, and refuse the rest with simplejson's reason and offset.
+plain_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text()
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children,
+                                                                      max_size=4),
+    max_leaves=12)
+json_like = st.one_of(
+    st.text(alphabet='[]{}",:0123456789.eE+- tfnrulasNIiy\\/u\t\n\x01\x7fé\ud800\U0001f600',
+            max_size=40).map(lambda s: '[' + s),
+    st.lists(plain_json, max_size=4).map(strict_json.dumps),
+)
+
+
+@given(json_like)
+def test_socketio_payloads_decode_exactly_as_strict_json(payload):
+    frame = '31' + payload  # an ACK: any JSON array is a valid payload
+    try:
+        value, end = strict_json.JSONDecoder(allow_nan=False).raw_decode(payload)
+        error = None if end == len(payload) else 'trailing data'
+    except (ValueError, RecursionError) as exc:
+        error = exc
+    try:
+        packet = sio.Decoder().feed(frame)
+    except sio.ProtocolError as exc:
+        assert error is not None
+        if isinstance(error, strict_json.JSONDecodeError):
+            assert (exc.reason, exc.offset) == (f'invalid JSON payload ({error.msg})',
+                                                error.pos + 2)
+        return
+    assert error is None
+    assert repr(packet.data) == repr(value)  # ints stay ints, floats floats

@@ -109,7 +109,9 @@ def test_a_message_of_exactly_max_message_size_is_accepted():
 def messages():
     """(frames as bytes, the events they give): messages, some fragmented, with pings and
     pongs between the fragments."""
-    text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+    code_points = st.characters(blacklist_categories=("Cs",))
+    text = st.one_of(st.text(code_points, max_size=40),
+                     st.text(code_points, min_size=100, max_size=400))  # often >= 256 bytes
     binary = st.one_of(st.binary(max_size=40), st.binary(min_size=126, max_size=300))
     cuts = st.lists(st.integers(0, 60), max_size=3)  # where a message is fragmented
     controls = st.lists(st.sampled_from([OP_PING, OP_PONG]), max_size=3)
@@ -160,6 +162,18 @@ def test_a_big_frame_fed_in_random_chunks_is_whole(sizes):
     payload = bytes(range(256)) * 400  # 102,400 bytes
     assert decode(frame(OP_BINARY, payload) + frame(OP_TEXT, b"after"), chunks=sizes) == [
         payload, "after"]
+
+
+def test_a_big_frame_is_unmasked_with_the_key_byte_of_each_position():
+    # independent of encode_frame's masking: the RFC 6455 §5.3 XOR, written out
+    payload = bytes(range(256)) * 9 + b"tail"
+    masked = bytes(byte ^ MASK[i % 4] for i, byte in enumerate(payload))
+    header = b"\x82\xfe" + struct.pack("!H", len(payload)) + MASK
+    assert decode(header + masked) == [payload]
+    text = ("ünïcödé " * 300).encode()
+    masked = bytes(byte ^ MASK[i % 4] for i, byte in enumerate(text))
+    header = b"\x81\xfe" + struct.pack("!H", len(text)) + MASK
+    assert decode(header + masked) == [text.decode()]
 
 
 # --------------------------------------------------------------------------- what is needed

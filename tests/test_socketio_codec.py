@@ -137,6 +137,14 @@ def test_encode_escapes_lone_surrogates_like_json_stringify():
     assert sio.encode(Packet(sio.EVENT, data=['\ud800'])) == ['2["\\ud800"]']
 
 
+def test_encode_escapes_a_lone_surrogate_anywhere_in_long_non_ascii_text():
+    text = 'ü€😀' * 1000
+    for data in (['\udc00' + text], [text + '\ud800'], [text, {'k': text[:10] + '\ud83d'}]):
+        frame = sio.encode(Packet(sio.EVENT, data=data))[0]
+        frame.encode('utf-8')  # sendable
+        assert decode(frame).data == data
+
+
 def test_encode_writes_nan_as_null_like_json_stringify():
     assert sio.encode(Packet(sio.EVENT, data=['n', float('nan')])) == ['2["n",null]']
 
@@ -427,6 +435,16 @@ def test_decode_malformed_text_is_a_protocol_error(text, offset, words):
     error = decode_error(text)
     assert words in error.reason
     assert error.offset == offset
+
+
+def test_decode_an_integer_longer_than_python_converts_is_a_protocol_error():
+    error = decode_error('2["a",' + '1' * 5000 + ']')
+    assert 'invalid JSON payload' in error.reason
+
+
+def test_decode_refuses_nan_and_infinity_at_their_offset():
+    assert decode_error('2["a",-Infinity]').offset == 6
+    assert decode_error('2["a",{"x":Infinity}]').offset == 11
 
 
 def test_decode_honours_a_smaller_max_attachments():

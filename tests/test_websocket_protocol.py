@@ -2,6 +2,7 @@
 import base64
 
 import pytest
+from hypothesis import given, strategies as st
 
 from geventio.protocol.hixie76 import Hixie76Decoder, hixie76_answer, hixie76_frame
 from geventio.protocol.rfc6455 import (
@@ -120,6 +121,16 @@ def test_masked_frame_round_trips_through_header_parser():
     assert (header.fin, header.opcode, header.length, header.mask) == \
         (True, OP_TEXT, 5, b"\x37\xfa\x21\x3d")
     assert apply_mask(frame[6:], header.mask) == b"Hello"
+
+
+@given(st.one_of(st.binary(max_size=300), st.binary(min_size=250, max_size=5000)),
+       st.binary(min_size=4, max_size=4))
+def test_apply_mask_xors_byte_i_with_key_byte_i_mod_4(data, key):
+    # RFC 6455 §5.3, written out byte by byte: short and long payloads take different paths.
+    expected = bytes(byte ^ key[i % 4] for i, byte in enumerate(data))
+    assert apply_mask(data, key) == expected
+    assert apply_mask(memoryview(bytearray(data)), bytearray(key)) == expected
+    assert type(apply_mask(data, key)) is bytes
 
 
 def test_header_length_counts_extended_length_and_mask():

@@ -300,7 +300,7 @@ class PerMessageDeflate:
         self._deflate = None if self.server_no_context_takeover else deflate
         return out[:-4] if out.endswith(TAIL) else out
 
-    def decompress(self, payload: bytes, fin: bool, limit: int) -> bytes:
+    def decompress(self, payload: Union[bytes, bytearray], fin: bool, limit: int) -> bytes:
         """Inflate one frame of a compressed message (its last when ``fin``), giving at most
         ``limit`` bytes: more raises :class:`FrameError` 1009 before more is allocated;
         invalid data raises 1007."""
@@ -348,7 +348,8 @@ class InflatingFrameDecoder(FrameDecoder):
             self._compressed = bool(header.rsv)
         return super()._check(header)
 
-    def _assemble(self, opcode: int, fin: bool, payload: bytes) -> Optional[Message]:
+    def _assemble(self, opcode: int, fin: bool,
+                  payload: Union[bytes, bytearray]) -> Optional[Message]:
         if self._compressed:
             payload = self._deflate.decompress(payload, fin,
                                                self.max_message_size - self._size)

@@ -47,9 +47,9 @@ refuses with a string (node sends ``err.data || err.message``).
 from __future__ import annotations
 
 import enum
-import re
+import json as stdlib_json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import simplejson as json
 
@@ -101,7 +101,6 @@ _NO_ID_TYPES = (CONNECT, DISCONNECT, CONNECT_ERROR)
 _BINARY_TYPES = (BINARY_EVENT, BINARY_ACK)
 _BINARY = (bytes, bytearray, memoryview)
 _CONTAINERS = (dict, list, tuple) + _BINARY
-_SURROGATE = re.compile('[\ud800-\udfff]')
 _JSON_DECODER = json.JSONDecoder(allow_nan=False)
 _MAX_ATTACHMENT_DIGITS = 10
 _MAX_ACK_ID_DIGITS = 16
@@ -164,9 +163,12 @@ _ENCODE_ASCII = json.JSONEncoder(separators=(',', ':'), ignore_nan=True).encode
 def _dumps(data: Any) -> str:
     """Compact JSON like JavaScript's JSON.stringify (NaN -> null, UTF-8 text)."""
     text = _ENCODE(data)
-    if not text.isascii() and _SURROGATE.search(text):
-        # Lone surrogates cannot be sent as UTF-8; escape them as JSON.stringify does.
-        text = _ENCODE_ASCII(data)
+    if not text.isascii():
+        try:  # (5x cheaper than searching the text for a surrogate with a regex)
+            text.encode('utf-8')
+        except UnicodeEncodeError:
+            # Lone surrogates cannot be sent as UTF-8; escape them as JSON.stringify does.
+            text = _ENCODE_ASCII(data)
     return text
 
 
@@ -299,6 +301,38 @@ def _digits_end(text: str, start: int) -> int:
     return end
 
 
+class _NotJSON(ValueError):
+    """NaN, Infinity or -Infinity: JavaScript's JSON.parse refuses them, and so do we."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotJSON(name)
+
+
+# The standard library's C scanner decodes 2-3 times faster than simplejson's (measured:
+# 6 us against 15 us for a 2 KB event) and accepts the same documents once NaN and the
+# Infinities are refused; simplejson (allow_nan=False) re-reads a refused payload to say
+# why and where, so errors read as they always have.
+_SCAN_JSON: Callable[[str, int], tuple[Any, int]] = stdlib_json.JSONDecoder(
+    parse_constant=_refuse_constant).scan_once  # type: ignore[attr-defined]  # not in typeshed
+
+
+def _decode_json(text: str, pos: int) -> tuple[Any, int]:
+    """The JSON value starting at ``text[pos]`` and the index after it; ProtocolError for
+    anything JSON.parse would refuse (RecursionError passes through)."""
+    try:
+        return _SCAN_JSON(text, pos)
+    except (StopIteration, ValueError):  # no value there, or a refused one: say why below
+        pass
+    try:
+        _JSON_DECODER.raw_decode(text, pos)
+    except json.JSONDecodeError as exc:
+        raise ProtocolError(f'invalid JSON payload ({exc.msg})', exc.pos) from None
+    except ValueError as exc:  # e.g. an integer of more than sys.get_int_max_str_digits()
+        raise ProtocolError(f'invalid JSON payload ({exc})', pos) from None
+    raise ProtocolError('invalid JSON payload', pos)  # pragma: no cover - both refuse alike
+
+
 def _parse_text(text: str, max_attachments: int) -> tuple[Packet, int]:
     """Parse a text frame; returns the packet (BINARY_* types kept) and its attachment count."""
     if not text:
@@ -354,9 +388,7 @@ def _parse_text(text: str, max_attachments: int) -> tuple[Packet, int]:
                 expected = 'an ack id or a JSON payload'
             raise ProtocolError(f'expected {expected}, got {text[pos]!r}', pos)
         try:
-            data, end = _JSON_DECODER.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            raise ProtocolError(f'invalid JSON payload ({exc.msg})', exc.pos) from None
+            data, end = _decode_json(text, pos)
         except RecursionError:
             raise ProtocolError('JSON payload nested too deeply', pos) from None
         if end != size:
